@@ -1,0 +1,166 @@
+"""The one settings object of authtrail.
+
+Every component (stack, transformer, sink deployment, API, CLI, benchmarks) reads its
+names, ports and URLs from :class:`Settings`, built once from ``AUTHTRAIL_*`` environment
+variables. Nothing else in the code reads ``os.environ`` for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from authtrail.errors import ConfigurationError
+
+ENV_PREFIX = "AUTHTRAIL_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache_dir() -> Path:
+    # Per-user, shared by every clone on the machine: a fresh clone neither downloads nor
+    # rebuilds what another clone already fetched.
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "authtrail"
+
+
+class Settings(BaseSettings):
+    """Typed, frozen configuration. Field ``foo_bar`` is read from ``AUTHTRAIL_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    # --- Kafka -------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    raw_topic: str = "audit.events.raw"
+    sink_topic: str = "audit.events.sink"
+    dlq_topic: str = "audit.events.dlq"
+    sink_dlq_topic: str = "audit.events.sink.dlq"
+    raw_partitions: int = Field(6, ge=1)
+    sink_partitions: int = Field(6, ge=1)
+    dlq_partitions: int = Field(1, ge=1)
+    topic_replication_factor: int = Field(1, ge=1)
+    # Audit data is kept; -1 is "forever". The sink DLQ is an internal hand-off topic.
+    raw_retention_ms: int = -1
+    sink_retention_ms: int = 7 * 24 * 3600 * 1000
+    dlq_retention_ms: int = -1
+
+    # --- Schema Registry ---------------------------------------------------------------
+    schema_registry_url: str = "http://127.0.0.1:8081"
+    # Audit topics are replayed from the beginning: every version must read every older one.
+    schema_compatibility: Literal["BACKWARD_TRANSITIVE", "FULL_TRANSITIVE"] = "FULL_TRANSITIVE"
+
+    # --- Transformer (authtrail consume) -----------------------------------------------
+    transformer_group: str = "authtrail-transformer"
+    transforms_file: Path = PROJECT_ROOT / "connect" / "transforms.properties"
+    transformer_batch_size: int = Field(2000, ge=1)
+    transformer_poll_timeout_s: float = Field(0.5, gt=0)
+    max_event_data_bytes: int = Field(64 * 1024, ge=1)
+    max_event_age_days: int = Field(3650, ge=1)
+    max_event_future_s: int = Field(300, ge=0)
+
+    # --- Kafka Connect + MongoDB sink ---------------------------------------------------
+    connect_url: str = "http://127.0.0.1:8083"
+    connector_name: str = "authtrail-mongo-sink"
+    connector_config_file: Path = PROJECT_ROOT / "connect" / "mongo-sink.json"
+    connector_tasks_max: int = Field(2, ge=1)
+    sink_watch_interval_s: float = Field(2.0, gt=0)
+
+    # --- Store (MongoDB wire protocol) ---------------------------------------------------
+    mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
+    mongo_database: str = "authtrail"
+    mongo_collection: str = "audit_events"
+    mongo_server_selection_timeout_ms: int = Field(2000, ge=1)
+    mongo_query_timeout_ms: int = Field(5000, ge=1)
+
+    # --- Query API ---------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(4000, ge=1, le=65535)
+    api_workers: int = Field(1, ge=1)
+    api_max_per_page: int = Field(1000, ge=1)
+
+    # --- Logging -------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_dir: Path = PROJECT_ROOT / "log"
+
+    # --- Local stack (authtrail stack …) --------------------------------------------------
+    # "external": tests reuse servers someone else runs instead of starting their own.
+    stack: Literal["managed", "external"] = "managed"
+    stack_dir: Path = PROJECT_ROOT / ".stack"
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    registry_db_port: int = Field(5433, ge=1, le=65535)
+    stack_start_timeout_s: float = Field(180.0, gt=0)
+    kafka_heap: str = "512m"
+    connect_heap: str = "768m"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    # --- Derived values ---------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def kafka_port(self) -> int:
+        return _port_of(self.kafka_bootstrap_servers.split(",")[0], 9092)
+
+    @property
+    def registry_port(self) -> int:
+        return _port_of(self.schema_registry_url, 8081)
+
+    @property
+    def connect_port(self) -> int:
+        return _port_of(self.connect_url, 8083)
+
+    @property
+    def store_port(self) -> int:
+        return _port_of(self.mongo_uri.get_secret_value(), 27017)
+
+    def public_view(self) -> dict[str, Any]:
+        """Effective configuration for start-up logs: secrets stay masked."""
+        return {name: str(value) for name, value in self}
+
+    @classmethod
+    def env_names(cls) -> set[str]:
+        return {ENV_PREFIX + name.upper() for name in cls.model_fields}
+
+
+def _port_of(address: str, default: int) -> int:
+    netloc = urlsplit(address if "//" in address else f"//{address}").netloc
+    host_port = netloc.rsplit("@", 1)[-1].split(",")[0]
+    return int(host_port.rsplit(":", 1)[1]) if ":" in host_port else default
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (plus explicit overrides, used by tests).
+
+    Fails naming the variable when a value is malformed or an ``AUTHTRAIL_*`` variable
+    is not one authtrail knows (a typo would otherwise be silently ignored).
+    """
+    unknown = sorted(
+        name for name in os.environ if name.startswith(ENV_PREFIX) and name not in Settings.env_names()
+    )
+    if unknown:
+        raise ConfigurationError(f"unknown setting(s): {', '.join(unknown)}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from exc
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once."""
+    return load_settings()

@@ -1,0 +1,40 @@
+"""``authtrail``: the one command line of the project.
+
+Each sub-command lives in its own module under ``scripts/``; this module only wires them
+together and turns authtrail's own errors into a one-line message and exit status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from authtrail.errors import AuthtrailError
+from scripts import specs, system
+from scripts.console import console
+from scripts.stack import cli as stack_cli
+
+app = typer.Typer(
+    name="authtrail",
+    help="Audit log for the bug tracker: local stack, pipeline, query API, tools and benchmarks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("up")(system.up)
+app.command("down")(system.down)
+app.add_typer(stack_cli.app, name="stack")
+app.command(
+    "specs",
+    help="Run the test suite (ruff, mypy, pytest); extra arguments go to pytest.",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)(specs.run)
+
+
+def main() -> None:
+    try:
+        app()
+    except AuthtrailError as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(1)

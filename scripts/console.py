@@ -1,0 +1,47 @@
+"""Terminal output of the CLI: long steps show progress, on a TTY or in a CI log alike."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+
+console = Console(highlight=False)
+STATUS_EVERY_S = 15.0
+
+
+@contextmanager
+def step(description: str) -> Iterator[None]:
+    """Run a long step: a spinner on a TTY, a status line every 15 s otherwise.
+
+    Prints ``✓ description (Ns)`` when the step ends, ``✗ …`` when it raises.
+    """
+    started = time.monotonic()
+    if console.is_terminal:
+        with console.status(f"{description}…"):
+            try:
+                yield
+            except BaseException:
+                console.print(f"[red]✗[/] {description} ({time.monotonic() - started:.0f}s)")
+                raise
+    else:
+        console.print(f"… {description}")
+        done = threading.Event()
+
+        def tick() -> None:
+            while not done.wait(STATUS_EVERY_S):
+                console.print(f"… still {description} ({time.monotonic() - started:.0f}s)")
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        except BaseException:
+            console.print(f"✗ {description} ({time.monotonic() - started:.0f}s)")
+            raise
+        finally:
+            done.set()
+    console.print(f"[green]✓[/] {description} ({time.monotonic() - started:.1f}s)")

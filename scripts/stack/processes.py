@@ -1,0 +1,140 @@
+"""Background processes the stack started, tracked by PID and start time.
+
+A record is ``<run_dir>/<name>.json`` holding the PID and the process's creation time;
+a PID whose creation time differs is some other process that reused the number, and is
+never signalled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+# Handles of the children this process started: kept so they can be reaped (no zombies
+# in a long-lived parent such as a test session) and not reported as leaked.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _reap() -> None:
+    for pid, child in list(_children.items()):
+        if child.poll() is not None:
+            del _children[pid]
+
+
+@dataclass(frozen=True)
+class Tracked:
+    name: str
+    pid: int
+    created: float
+    log: Path
+
+    def alive(self) -> bool:
+        try:
+            process = psutil.Process(self.pid)
+            return (
+                abs(process.create_time() - self.created) < 0.05 and process.status() != psutil.STATUS_ZOMBIE
+            )
+        except psutil.Error:
+            return False
+
+    def rss_bytes(self) -> int:
+        try:
+            return int(psutil.Process(self.pid).memory_info().rss)
+        except psutil.Error:
+            return 0
+
+
+class ProcessTable:
+    """The processes one stack directory owns."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def get(self, name: str) -> Tracked | None:
+        record = self.run_dir / f"{name}.json"
+        if not record.exists():
+            return None
+        data = json.loads(record.read_text())
+        return Tracked(name=name, pid=data["pid"], created=data["created"], log=Path(data["log"]))
+
+    def running(self, name: str) -> Tracked | None:
+        _reap()
+        tracked = self.get(name)
+        return tracked if tracked is not None and tracked.alive() else None
+
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> Tracked:
+        """Start ``argv`` detached from this process (its own session), output to ``log``."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            out.write(f"\n=== authtrail: starting {name}: {' '.join(argv)}\n".encode())
+            out.flush()
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        _children[process.pid] = process
+        tracked = Tracked(
+            name=name, pid=process.pid, created=psutil.Process(process.pid).create_time(), log=log
+        )
+        (self.run_dir / f"{name}.json").write_text(
+            json.dumps({"pid": tracked.pid, "created": tracked.created, "log": str(log), "argv": argv})
+        )
+        return tracked
+
+    def stop(self, name: str, timeout_s: float = 30.0, sig: int = signal.SIGTERM) -> bool:
+        """Signal the tracked process (and its session), wait, then SIGKILL. True if it ran."""
+        tracked = self.running(name)
+        record = self.run_dir / f"{name}.json"
+        if tracked is None:
+            record.unlink(missing_ok=True)
+            return False
+        _signal_group(tracked.pid, sig)
+        deadline = time.monotonic() + timeout_s
+        while tracked.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if tracked.alive():
+            _signal_group(tracked.pid, signal.SIGKILL)
+            while tracked.alive():
+                time.sleep(0.05)
+        _reap()
+        record.unlink(missing_ok=True)
+        return True
+
+    def kill(self, name: str) -> None:
+        """``kill -9`` without ceremony: what the fault tests do to a server."""
+        tracked = self.running(name)
+        if tracked is not None:
+            _signal_group(tracked.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while tracked.alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            _reap()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, sig)

@@ -1,0 +1,408 @@
+"""The servers of the local stack: how each is prepared, started and known to be ready.
+
+Everything listens on loopback; ports come from :class:`authtrail.settings.Settings`.
+Runtime data and logs live under ``settings.stack_dir``; binaries come from the cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from confluent_kafka.admin import AdminClient
+from pymongo import MongoClient
+
+from authtrail.errors import StackError
+from authtrail.settings import Settings
+from scripts.stack import versions
+from scripts.stack.artifacts import Artifacts
+
+LOOPBACK = "127.0.0.1"
+# Probes answer within a second or say "not yet": `up` polls them until its deadline.
+PROBE_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    version: str
+    port: int
+    argv: list[str]
+    ready: Callable[[], bool]
+    prepare: Callable[[], None] = lambda: None
+    env: dict[str, str] = field(default_factory=dict)
+    after: tuple[str, ...] = ()
+
+
+class Layout:
+    """Where one stack keeps its data, configs and logs."""
+
+    def __init__(self, stack_dir: Path) -> None:
+        self.root = stack_dir
+        self.run = stack_dir / "run"
+        self.logs = stack_dir / "logs"
+
+    def data(self, name: str) -> Path:
+        return self.root / name
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+
+def stack_servers(settings: Settings, artifacts: Artifacts, layout: Layout) -> list[Server]:
+    """The servers in start order; ``after`` names the ones each needs ready first."""
+    return [
+        _registry_db(settings, artifacts, layout),
+        _kafka(settings, artifacts, layout),
+        _store(settings, artifacts, layout),
+        _registry(settings, artifacts, layout),
+        _connect(settings, artifacts, layout),
+    ]
+
+
+SERVER_NAMES = ("registry-db", "kafka", "store", "registry", "connect")
+
+
+# --- Kafka broker (KRaft, single node) ----------------------------------------------------
+def _kafka(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
+    home = layout.data("kafka")
+    config = home / "server.properties"
+
+    def prepare() -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        _write_log4j(home)
+        _write_properties(
+            config,
+            {
+                "process.roles": "broker,controller",
+                "node.id": "1",
+                "controller.quorum.voters": f"1@{LOOPBACK}:{settings.kafka_controller_port}",
+                "listeners": f"PLAINTEXT://{LOOPBACK}:{settings.kafka_port},"
+                f"CONTROLLER://{LOOPBACK}:{settings.kafka_controller_port}",
+                "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{settings.kafka_port}",
+                "controller.listener.names": "CONTROLLER",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "log.dirs": str(home / "data"),
+                # Topics are created explicitly by authtrail with their intended partitions.
+                "auto.create.topics.enable": "false",
+                "offsets.topic.replication.factor": "1",
+                "offsets.topic.num.partitions": "10",
+                "transaction.state.log.replication.factor": "1",
+                "transaction.state.log.min.isr": "1",
+                "transaction.state.log.num.partitions": "5",
+                "share.coordinator.state.topic.replication.factor": "1",
+                "group.initial.rebalance.delay.ms": "0",
+            },
+        )
+        if not (home / "data" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            _run_java(
+                artifacts,
+                settings.kafka_heap,
+                home,
+                ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+                "kafka-storage format",
+            )
+
+    return Server(
+        name="kafka",
+        version=versions.kafka_version(),
+        port=settings.kafka_port,
+        argv=_java_argv(artifacts, settings.kafka_heap, home, ["kafka.Kafka", str(config)]),
+        ready=lambda: _kafka_ready(settings),
+        prepare=prepare,
+    )
+
+
+def _kafka_ready(settings: Settings) -> bool:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, "log_level": 0})
+    try:
+        metadata = admin.list_topics(timeout=PROBE_TIMEOUT_S)
+    except Exception:
+        return False
+    return bool(metadata.brokers)
+
+
+# --- Kafka Connect (distributed mode) with the MongoDB connector ---------------------------
+MONGO_SINK_CLASS = "com.mongodb.kafka.connect.MongoSinkConnector"
+
+
+def _connect(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
+    home = layout.data("connect")
+    config = home / "connect-distributed.properties"
+
+    def prepare() -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        _write_log4j(home)
+        _write_properties(
+            config,
+            {
+                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                "group.id": "authtrail-connect",
+                "config.storage.topic": "_authtrail_connect_configs",
+                "offset.storage.topic": "_authtrail_connect_offsets",
+                "status.storage.topic": "_authtrail_connect_status",
+                "config.storage.replication.factor": str(settings.topic_replication_factor),
+                "offset.storage.replication.factor": str(settings.topic_replication_factor),
+                "status.storage.replication.factor": str(settings.topic_replication_factor),
+                "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+                "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
+                "listeners": f"http://{LOOPBACK}:{settings.connect_port}",
+                "rest.advertised.host.name": LOOPBACK,
+                "rest.advertised.port": str(settings.connect_port),
+                "plugin.path": str(artifacts.connect_plugins),
+                # Sink offsets are committed every second: less to redo after a crash.
+                "offset.flush.interval.ms": "1000",
+                # Lets connector configs tune their own consumer (consumer.override.*).
+                "connector.client.config.override.policy": "All",
+            },
+        )
+
+    return Server(
+        name="connect",
+        version=versions.kafka_version(),
+        port=settings.connect_port,
+        argv=_java_argv(
+            artifacts,
+            settings.connect_heap,
+            home,
+            ["org.apache.kafka.connect.cli.ConnectDistributed", str(config)],
+        ),
+        ready=lambda: _connect_ready(settings),
+        prepare=prepare,
+        after=("kafka",),
+    )
+
+
+def _connect_ready(settings: Settings) -> bool:
+    try:
+        response = httpx.get(f"{settings.connect_url}/connector-plugins", timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and any(p.get("class") == MONGO_SINK_CLASS for p in response.json())
+
+
+# --- PostgreSQL: the Schema Registry's storage --------------------------------------------
+REGISTRY_DB_USER = "authtrail"
+
+
+def _registry_db(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
+    data = layout.data("registry-db")
+    bin_dir = artifacts.postgres_home / "bin"
+
+    def prepare() -> None:
+        if not (data / "PG_VERSION").exists():
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir(parents=True)
+            result = subprocess.run(
+                [
+                    *_as_unprivileged(),
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    REGISTRY_DB_USER,
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-instructions",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise StackError(f"initdb for registry-db failed: {result.stderr.strip()[-800:]}")
+
+    return Server(
+        name="registry-db",
+        version=versions.postgres_version(),
+        port=settings.registry_db_port,
+        argv=[
+            *_as_unprivileged(),
+            str(bin_dir / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(settings.registry_db_port),
+            "-c",
+            f"listen_addresses={LOOPBACK}",
+            "-k",
+            "",
+            "-c",
+            "shared_buffers=32MB",
+            "-c",
+            "max_connections=50",
+        ],
+        ready=lambda: _port_open(settings.registry_db_port),
+        prepare=prepare,
+    )
+
+
+def _as_unprivileged() -> list[str]:
+    """PostgreSQL refuses to run as root. As root, run it in a user namespace where it
+    sees an unprivileged uid, while its files stay root's (so the cache under a private
+    home stays readable). Not root: nothing to do."""
+    if os.geteuid() != 0:
+        return []
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise StackError("running as root needs `unshare` (util-linux) to start PostgreSQL unprivileged")
+    return [unshare, "--user", "--map-user=65534", "--map-group=65534", "--"]
+
+
+# --- AxonOps Schema Registry ------------------------------------------------------------
+def _registry(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
+    home = layout.data("registry")
+    config = home / "config.yaml"
+
+    def prepare() -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            "server:\n"
+            f'  host: "{LOOPBACK}"\n'
+            f"  port: {settings.registry_port}\n"
+            "storage:\n"
+            "  type: postgresql\n"
+            "  postgresql:\n"
+            f"    host: {LOOPBACK}\n"
+            f"    port: {settings.registry_db_port}\n"
+            "    database: postgres\n"
+            f"    user: {REGISTRY_DB_USER}\n"
+            f"    password: {REGISTRY_DB_USER}\n"
+            "    ssl_mode: disable\n"
+            "    max_open_conns: 10\n"
+            "    max_idle_conns: 2\n"
+            "compatibility:\n"
+            "  default_level: BACKWARD\n"
+            "logging:\n"
+            "  level: info\n"
+            "  format: json\n"
+            "security:\n"
+            "  auth:\n"
+            "    enabled: false\n"
+        )
+
+    return Server(
+        name="registry",
+        version=versions.REGISTRY_VERSION,
+        port=settings.registry_port,
+        argv=[str(artifacts.schema_registry), "-config", str(config)],
+        ready=lambda: _http_ok(f"{settings.schema_registry_url}/subjects"),
+        prepare=prepare,
+        after=("registry-db",),
+    )
+
+
+# --- FerretDB (MongoDB wire protocol) on SQLite --------------------------------------------
+def _store(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
+    data = layout.data("store")
+
+    def prepare() -> None:
+        data.mkdir(parents=True, exist_ok=True)
+
+    return Server(
+        name="store",
+        version=versions.FERRETDB_VERSION,
+        port=settings.store_port,
+        argv=[
+            str(artifacts.ferretdb),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{data}/",
+            f"--state-dir={data}",
+            f"--listen-addr={LOOPBACK}:{settings.store_port}",
+            "--debug-addr=-",
+            "--telemetry=disable",
+            "--log-level=warn",
+        ],
+        ready=lambda: _store_ready(settings),
+        prepare=prepare,
+    )
+
+
+def _store_ready(settings: Settings) -> bool:
+    client: MongoClient[dict[str, object]] = MongoClient(
+        f"mongodb://{LOOPBACK}:{settings.store_port}/",
+        serverSelectionTimeoutMS=int(PROBE_TIMEOUT_S * 1000),
+        connectTimeoutMS=int(PROBE_TIMEOUT_S * 1000),
+    )
+    try:
+        client.admin.command("ping")
+    except Exception:
+        return False
+    finally:
+        client.close()
+    return True
+
+
+# --- helpers -----------------------------------------------------------------------------
+def _java_argv(artifacts: Artifacts, heap: str, home: Path, main: list[str]) -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        raise StackError("java is not on PATH; Kafka and Kafka Connect need Java 17")
+    return [
+        java,
+        f"-Xmx{heap}",
+        "-Xms128m",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+        "-cp",
+        f"{artifacts.kafka_libs}/*",
+        *main,
+    ]
+
+
+def _run_java(artifacts: Artifacts, heap: str, home: Path, main: list[str], what: str) -> None:
+    result = subprocess.run(
+        _java_argv(artifacts, heap, home, main), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise StackError(f"{what} failed: {(result.stdout + result.stderr).strip()[-800:]}")
+
+
+def _write_log4j(home: Path) -> None:
+    (home / "log4j2.properties").write_text(
+        "status = warn\n"
+        "appender.stdout.type = Console\n"
+        "appender.stdout.name = STDOUT\n"
+        "appender.stdout.layout.type = PatternLayout\n"
+        "appender.stdout.layout.pattern = [%d] %p %m (%c)%n\n"
+        "rootLogger.level = INFO\n"
+        "rootLogger.appenderRef.stdout.ref = STDOUT\n"
+        "logger.kafka.name = org.apache.kafka\n"
+        "logger.kafka.level = INFO\n"
+        "logger.reflections.name = org.reflections\n"
+        "logger.reflections.level = ERROR\n"
+    )
+
+
+def _write_properties(path: Path, values: dict[str, str]) -> None:
+    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=PROBE_TIMEOUT_S).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(PROBE_TIMEOUT_S)
+        return sock.connect_ex((LOOPBACK, port)) == 0
+
+
+def port_in_use(port: int) -> bool:
+    return _port_open(port)
