@@ -58,7 +58,7 @@ def configure_logging(settings: Settings, component: str, console_level: str | N
     root.handlers = [console, to_file]
     root.setLevel(settings.log_level)
     # Chatty libraries: their debug lines are not events of ours.
-    for noisy in ("pymongo", "httpx", "httpcore", "asyncio"):
+    for noisy in ("pymongo", "httpx", "httpx2", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
 
     # --- Schema Registry ---------------------------------------------------------------
     schema_registry_url: str = "http://127.0.0.1:8081"
+    schemas_dir: Path = PROJECT_ROOT / "schemas"
     # Audit topics are replayed from the beginning: every version must read every older one.
     schema_compatibility: Literal["BACKWARD_TRANSITIVE", "FULL_TRANSITIVE"] = "FULL_TRANSITIVE"
 

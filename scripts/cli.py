@@ -11,7 +11,7 @@ import sys
 import typer
 
 from authtrail.errors import AuthtrailError
-from scripts import specs, system
+from scripts import emit, pipeline_cli, specs, system
 from scripts.console import console
 from scripts.stack import cli as stack_cli
 
@@ -25,6 +25,12 @@ app = typer.Typer(
 app.command("up")(system.up)
 app.command("down")(system.down)
 app.add_typer(stack_cli.app, name="stack")
+app.command("create-topics")(pipeline_cli.create_topics)
+app.command("register-schemas")(pipeline_cli.register_schemas)
+app.command("deploy-connectors")(pipeline_cli.deploy_connectors)
+app.command("consume")(pipeline_cli.consume)
+app.command("emit-sample")(emit.emit_sample)
+app.command("emit-load")(emit.emit_load)
 app.command(
     "specs",
     help="Run the test suite (ruff, mypy, pytest); extra arguments go to pytest.",

@@ -1,0 +1,98 @@
+"""The pipeline's topics, created explicitly with their intended partitions and configs.
+
+Never left to broker auto-creation, which would give one partition (no parallelism) and
+default retention (audit data deleted after a week).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from authtrail.errors import DependencyUnavailableError
+from authtrail.logs import get_logger
+from authtrail.settings import Settings
+
+log = get_logger(__name__)
+ADMIN_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TopicState:
+    name: str
+    action: str  # "created" | "exists" | "exists with N partitions (intended M)"
+    partitions: int
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    def kept(retention_ms: int) -> dict[str, str]:
+        return {"retention.ms": str(retention_ms), "cleanup.policy": "delete"}
+
+    return [
+        # LogAppendTime: a raw record's timestamp is when the broker took it in — the ingest
+        # time InsertField stamps on every stored event.
+        TopicSpec(
+            settings.raw_topic,
+            settings.raw_partitions,
+            {**kept(settings.raw_retention_ms), "message.timestamp.type": "LogAppendTime"},
+        ),
+        TopicSpec(settings.sink_topic, settings.sink_partitions, kept(settings.sink_retention_ms)),
+        TopicSpec(settings.dlq_topic, settings.dlq_partitions, kept(settings.dlq_retention_ms)),
+        TopicSpec(settings.sink_dlq_topic, settings.dlq_partitions, kept(settings.dlq_retention_ms)),
+    ]
+
+
+def ensure_topics(admin: AdminClient, specs: list[TopicSpec], replication_factor: int) -> list[TopicState]:
+    """Create missing topics; report, never alter, existing ones (adding partitions would
+    move users to other partitions and break their order)."""
+    try:
+        existing = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+    except KafkaException as exc:
+        raise DependencyUnavailableError("kafka", str(exc)) from exc
+    missing = [s for s in specs if s.name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(
+                    s.name,
+                    num_partitions=s.partitions,
+                    replication_factor=replication_factor,
+                    config=s.config,
+                )
+                for s in missing
+            ],
+            operation_timeout=ADMIN_TIMEOUT_S,
+        )
+        for name, future in futures.items():
+            try:
+                future.result(timeout=ADMIN_TIMEOUT_S)
+            except KafkaException as exc:
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent creator won the race
+                    raise DependencyUnavailableError("kafka", f"creating {name}: {exc}") from exc
+            log.info("topic created", topic=name)
+    states = []
+    for spec in specs:
+        if spec in missing:
+            states.append(TopicState(spec.name, "created", spec.partitions))
+            continue
+        actual = len(existing[spec.name].partitions)
+        action = (
+            "exists"
+            if actual == spec.partitions
+            else f"exists with {actual} partitions (intended {spec.partitions})"
+        )
+        if actual != spec.partitions:
+            log.warning(
+                "topic partition count differs", topic=spec.name, actual=actual, intended=spec.partitions
+            )
+        states.append(TopicState(spec.name, action, actual))
+    return states

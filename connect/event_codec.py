@@ -1,0 +1,129 @@
+"""Decode raw records: Confluent wire format (magic byte 0, 4-byte schema id, Avro body).
+
+A schema id is trusted only if the registry lists it as a version of the expected subject
+(``<raw topic>-value`` for values, ``-key`` for keys): valid Avro of some other schema is
+refused, not misread. Lookups are cached per id, so the registry is asked once per schema.
+
+Two kinds of failure, kept apart on purpose:
+* :class:`DecodeError` — the record itself is bad; it goes to the dead-letter topic.
+* :class:`~authtrail.errors.DependencyUnavailableError` — the registry could not answer; the
+  record is fine and must be retried, never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from authtrail.errors import AuthtrailError, DependencyUnavailableError
+
+MAGIC_BYTE = 0
+HEADER = struct.Struct(">bI")
+
+
+class DecodeError(AuthtrailError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class WriterSchema:
+    schema_id: int
+    parsed: Any
+    subject_versions: frozenset[tuple[str, int]]
+
+
+SchemaLookup = Callable[[int], WriterSchema | None]
+
+
+class RegistrySchemas:
+    """Writer schemas by id from the Schema Registry, cached for the process's life
+    (a registered schema id never changes meaning)."""
+
+    def __init__(self, url: str) -> None:
+        self._client = SchemaRegistryClient({"url": url, "timeout": 5})
+        self._cache: dict[int, WriterSchema | None] = {}
+
+    def __call__(self, schema_id: int) -> WriterSchema | None:
+        if schema_id not in self._cache:
+            self._cache[schema_id] = self._fetch(schema_id)
+        return self._cache[schema_id]
+
+    def _fetch(self, schema_id: int) -> WriterSchema | None:
+        try:
+            schema = self._client.get_schema(schema_id)
+            versions = self._client.get_schema_versions(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                return None
+            raise DependencyUnavailableError("schema registry", str(exc)) from exc
+        except Exception as exc:  # connection refused, timeout…
+            raise DependencyUnavailableError("schema registry", f"{type(exc).__name__}: {exc}") from exc
+        if schema.schema_type not in (None, "AVRO") or schema.schema_str is None:
+            return WriterSchema(schema_id, None, frozenset())
+        return WriterSchema(
+            schema_id=schema_id,
+            parsed=fastavro.parse_schema(json.loads(schema.schema_str)),
+            subject_versions=frozenset((str(v.subject), int(v.version or 0)) for v in versions),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class AvroDecoder:
+    """Decodes one subject's records; ``what`` (key/value) names the part in error reasons."""
+
+    def __init__(self, schemas: SchemaLookup, subject: str, what: str) -> None:
+        self.schemas = schemas
+        self.subject = subject
+        self.what = what
+
+    def decode(self, data: bytes | None) -> tuple[Any, int]:
+        """The decoded datum and its writer schema id."""
+        if not data:
+            raise DecodeError(f"missing_{self.what}", f"the record has no {self.what}")
+        if len(data) < HEADER.size or data[0] != MAGIC_BYTE:
+            raise DecodeError(
+                f"not_avro_{self.what}",
+                f"{self.what} is not in the Schema Registry wire format (magic byte 0 + schema id)",
+            )
+        _, schema_id = HEADER.unpack_from(data)
+        writer = self.schemas(schema_id)
+        if writer is None:
+            raise DecodeError(
+                f"unknown_schema_id_{self.what}", f"schema id {schema_id} is not in the registry"
+            )
+        if writer.parsed is None or not any(s == self.subject for s, _ in writer.subject_versions):
+            raise DecodeError(
+                f"wrong_schema_{self.what}",
+                f"schema id {schema_id} is not a version of {self.subject} "
+                f"(it belongs to {sorted(s for s, _ in writer.subject_versions) or 'no subject'})",
+            )
+        body = io.BytesIO(memoryview(data)[HEADER.size :])
+        try:
+            datum = fastavro.schemaless_reader(body, writer.parsed, None)
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"invalid_utf8_{self.what}", f"a string is not valid UTF-8: {exc}") from exc
+        except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError… on corrupt input
+            raise DecodeError(
+                f"malformed_avro_{self.what}",
+                f"cannot decode with schema {schema_id}: {type(exc).__name__}: {exc}",
+            ) from exc
+        if body.tell() != len(data) - HEADER.size:
+            raise DecodeError(
+                f"malformed_avro_{self.what}",
+                f"{len(data) - HEADER.size - body.tell()} trailing bytes after the record "
+                f"(schema {schema_id})",
+            )
+        return datum, schema_id

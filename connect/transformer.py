@@ -1,0 +1,121 @@
+"""One raw record in, one outcome out: forward to the sink topic, dead-letter, or dropped by a
+configured Filter. The consume loop (``service.py``) does the I/O around it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from authtrail.contract import key_subject, load_contract, value_subject
+from authtrail.settings import Settings
+from connect.dead_letter import Failure
+from connect.event_codec import AvroDecoder, DecodeError, SchemaLookup
+from connect.record import ConnectRecord
+from connect.stored_shape import ShapeError, StoredShape
+from connect.transforms.base import TransformDataError
+from connect.transforms.chain import TransformChain
+from connect.validation import InvalidEventError, Limits, fingerprint, validate_event
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class Forward:
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A configured Filter stage dropped the record on purpose (e.g. a tombstone)."""
+
+
+DROPPED = Dropped()
+Outcome = Forward | Failure | Dropped
+
+
+class EventTransformer:
+    def __init__(
+        self,
+        schemas: SchemaLookup,
+        raw_topic: str,
+        chain: TransformChain,
+        shape: StoredShape,
+        limits: Limits,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.keys = AvroDecoder(schemas, key_subject(raw_topic), "key")
+        self.values = AvroDecoder(schemas, value_subject(raw_topic), "value")
+        self.chain = chain
+        self.shape = shape
+        self.limits = limits
+        self.clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, schemas: SchemaLookup) -> EventTransformer:
+        return cls(
+            schemas=schemas,
+            raw_topic=settings.raw_topic,
+            chain=TransformChain.from_file(settings.transforms_file),
+            shape=StoredShape(load_contract(settings.schemas_dir).stored_shape),
+            limits=Limits(
+                max_event_data_bytes=settings.max_event_data_bytes,
+                max_age_s=settings.max_event_age_days * 86_400,
+                max_future_s=settings.max_event_future_s,
+            ),
+        )
+
+    def process(self, message: RawMessage) -> Outcome:
+        """Never raises for a bad record; raises ``DependencyUnavailableError`` when the
+        registry cannot be asked (the record is then retried, not dead-lettered)."""
+        try:
+            key, _ = self.keys.decode(message.key)
+            event: Any = None if message.value is None else self.values.decode(message.value)[0]
+        except DecodeError as exc:
+            return Failure("decode", exc.reason, exc.detail, type(exc).__name__)
+        if event is not None:
+            try:
+                event = validate_event(event, key, self.clock(), self.limits)
+            except InvalidEventError as exc:
+                return Failure("validate", exc.reason, exc.detail, type(exc).__name__)
+            event["content_sha256"] = fingerprint(event)
+        record = ConnectRecord(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            timestamp=message.timestamp_ms,
+            key=key,
+            value=event,
+            headers=message.headers,
+        )
+        try:
+            transformed = self.chain.apply(record)
+        except TransformDataError as exc:
+            return Failure("transform", "transform_failed", str(exc), type(exc).__name__)
+        if transformed is None:
+            return DROPPED
+        if transformed.value is None:
+            return Failure("transform", "tombstone", "a record without a value cannot be stored", "")
+        try:
+            value = self.shape.encode(transformed.value)
+        except ShapeError as exc:
+            return Failure("shape", "shape_mismatch", str(exc), type(exc).__name__)
+        return Forward(key=encode_key(transformed.key), value=value)
+
+
+def encode_key(key: Any) -> bytes:
+    """The sink topic's key: compact JSON of what the chain made of it (ValueToKey gives
+    ``{"user_id": 42}``), so one user's events keep one partition there too."""
+    return json.dumps(key, separators=(",", ":"), sort_keys=True, default=str).encode()

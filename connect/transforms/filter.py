@@ -1,0 +1,17 @@
+"""``org.apache.kafka.connect.transforms.Filter``: drops every record it is applied to.
+
+Used with a predicate, it drops exactly the records the predicate selects.
+"""
+
+from __future__ import annotations
+
+from connect.record import ConnectRecord
+from connect.transforms.base import Config
+
+
+class Filter:
+    def __init__(self, config: Config) -> None:
+        del config
+
+    def apply(self, record: ConnectRecord) -> None:
+        del record

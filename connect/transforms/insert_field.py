@@ -1,0 +1,43 @@
+"""``org.apache.kafka.connect.transforms.InsertField$Key|$Value`` (schemaless)."""
+
+from __future__ import annotations
+
+from bson.int64 import Int64
+
+from connect.record import ConnectRecord
+from connect.transforms._operating import Part, operating, replaced
+from connect.transforms.base import Config, field_name, require_map
+
+
+class InsertField:
+    """Add the record's topic, partition, offset, timestamp and/or a static value.
+
+    Schemaless, Connect inserts the timestamp as epoch milliseconds (a Long), not a Date:
+    a TimestampConverter after it makes it a date.
+    """
+
+    def __init__(self, config: Config, part: Part) -> None:
+        self.part = part
+        self.topic_field = field_name(config.string("topic.field"))
+        self.partition_field = field_name(config.string("partition.field"))
+        self.offset_field = field_name(config.string("offset.field"))
+        self.timestamp_field = field_name(config.string("timestamp.field"))
+        self.static_field = field_name(config.string("static.field"))
+        self.static_value = config.values.get("static.value")
+
+    def apply(self, record: ConnectRecord) -> ConnectRecord:
+        value = operating(record, self.part)
+        if value is None:
+            return record
+        updated = dict(require_map(value, "field insertion"))
+        if self.topic_field:
+            updated[self.topic_field] = record.topic
+        if self.partition_field:
+            updated[self.partition_field] = record.partition
+        if self.offset_field:
+            updated[self.offset_field] = Int64(record.offset)
+        if self.timestamp_field and record.timestamp is not None:
+            updated[self.timestamp_field] = Int64(record.timestamp)
+        if self.static_field and self.static_value is not None:
+            updated[self.static_field] = self.static_value
+        return replaced(record, self.part, updated)

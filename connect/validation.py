@@ -1,0 +1,144 @@
+"""Validate a decoded event before it is transformed and stored.
+
+Avro already guarantees types; these are the rules Avro cannot express. Every failure has a
+stable ``reason`` (a dead-letter header people can count by) and a human ``detail``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from authtrail.errors import AuthtrailError
+
+NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+MAX_ID_LENGTH = 200
+MAX_JSON_DEPTH = 32
+REQUIRED = (
+    "id",
+    "timestamp",
+    "user_id",
+    "company_id",
+    "event_type",
+    "resource_type",
+    "resource_id",
+    "event_data",
+)
+LONG_MAX = 2**63 - 1
+
+
+class InvalidEventError(AuthtrailError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_event_data_bytes: int
+    max_age_s: int
+    max_future_s: int
+
+
+def validate_event(event: Any, key: Any, now_s: float, limits: Limits) -> dict[str, Any]:
+    """The event with ``event_data`` parsed into a dict, or :class:`InvalidEventError`."""
+    if not isinstance(event, dict):
+        raise InvalidEventError("not_a_record", f"expected an AuditEvent record, got {type(event).__name__}")
+    missing = [name for name in REQUIRED if event.get(name) is None]
+    if missing:
+        raise InvalidEventError("missing_field", f"missing or null: {', '.join(missing)}")
+    _check_text(event["id"], "id", MAX_ID_LENGTH)
+    _check_text(event["resource_id"], "resource_id", MAX_ID_LENGTH)
+    for name in ("event_type", "resource_type"):
+        if not isinstance(event[name], str) or not NAME.fullmatch(event[name]):
+            raise InvalidEventError(
+                "invalid_field", f"{name} must be 1-64 of [A-Za-z0-9_.:-], got {event[name]!r}"
+            )
+    for name in ("user_id", "company_id"):
+        if (
+            isinstance(event[name], bool)
+            or not isinstance(event[name], int)
+            or not 0 < event[name] <= LONG_MAX
+        ):
+            raise InvalidEventError(
+                "invalid_field", f"{name} must be a positive 64-bit integer, got {event[name]!r}"
+            )
+    timestamp = event["timestamp"]
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+        raise InvalidEventError("invalid_field", f"timestamp must be epoch seconds, got {timestamp!r}")
+    if timestamp < now_s - limits.max_age_s or timestamp > now_s + limits.max_future_s:
+        raise InvalidEventError(
+            "timestamp_out_of_range",
+            f"timestamp {timestamp} is more than {limits.max_age_s}s in the past or "
+            f"{limits.max_future_s}s in the future of {int(now_s)}",
+        )
+    if key != event["user_id"]:
+        raise InvalidEventError(
+            "key_mismatch", f"record key {key!r} is not the event's user_id {event['user_id']}"
+        )
+    return {**event, "event_data": _parse_event_data(event["event_data"], limits.max_event_data_bytes)}
+
+
+def fingerprint(event: dict[str, Any]) -> str:
+    """SHA-256 of the event's canonical JSON: equal for redeliveries of one event, different
+    for a different event that reuses an id."""
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_text(value: Any, name: str, max_length: int) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise InvalidEventError(
+            "invalid_field", f"{name} must be a non-blank string of at most {max_length} characters"
+        )
+    if any(ord(ch) < 0x20 for ch in value):
+        raise InvalidEventError("invalid_field", f"{name} must not contain control characters")
+
+
+def _parse_event_data(text: Any, max_bytes: int) -> dict[str, Any]:
+    if not isinstance(text, str):
+        raise InvalidEventError("invalid_event_data", "event_data must be a JSON object text")
+    size = len(text.encode())
+    if size > max_bytes:
+        raise InvalidEventError(
+            "event_data_too_large", f"event_data is {size} bytes; the limit is {max_bytes}"
+        )
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidEventError("invalid_event_data", f"event_data is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidEventError(
+            "invalid_event_data", f"event_data must be a JSON object, not {type(data).__name__}"
+        )
+    _check_document(data, depth=1)
+    return data
+
+
+def _check_document(value: Any, depth: int) -> None:
+    """Keys MongoDB can store and query safely: no NUL, no leading '$', bounded nesting."""
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidEventError("invalid_event_data", f"event_data nests deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.startswith("$") or "\x00" in key:
+                raise InvalidEventError(
+                    "invalid_event_data", f"event_data key {key!r} starts with '$' or contains NUL"
+                )
+            _check_document(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_document(item, depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value <= LONG_MAX:
+        raise InvalidEventError("invalid_event_data", f"event_data number {value} does not fit in 64 bits")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidEventError("invalid_event_data", "event_data numbers must be finite")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

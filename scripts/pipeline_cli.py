@@ -1,0 +1,66 @@
+"""Pipeline commands: topics, schemas, connector deployment, and the transformer itself."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from rich.table import Table
+
+from authtrail.kafka import admin_client
+from authtrail.logs import configure_logging, get_logger
+from authtrail.settings import Settings, get_settings
+from authtrail.topics import ensure_topics, topic_specs
+from connect.service import build_service
+from scripts.console import console
+from scripts.deploy_connectors import deploy_sink
+from scripts.register_schemas import register_contract
+
+log = get_logger(__name__)
+
+
+def _settings(component: str, console_level: str | None = "WARNING") -> Settings:
+    settings = get_settings()
+    configure_logging(settings, component, console_level=console_level)
+    return settings
+
+
+def create_topics() -> None:
+    """Create the raw, sink and dead-letter topics with their intended partitions (idempotent)."""
+    settings = _settings("deploy")
+    table = Table("topic", "partitions", "state")
+    for state in ensure_topics(
+        admin_client(settings), topic_specs(settings), settings.topic_replication_factor
+    ):
+        table.add_row(state.name, str(state.partitions), state.action)
+    console.print(table)
+
+
+def register_schemas() -> None:
+    """Register the Avro contract under TopicNameStrategy subjects (idempotent); print the ids."""
+    settings = _settings("deploy")
+    table = Table("subject", "schema id", "version", "compatibility")
+    for registered in register_contract(settings):
+        table.add_row(
+            registered.subject, str(registered.schema_id), str(registered.version), registered.compatibility
+        )
+    console.print(table)
+
+
+def deploy_connectors() -> None:
+    """Create/update the MongoDB sink connector, ensure the store's indexes, wait until RUNNING."""
+    settings = _settings("deploy")
+    state = deploy_sink(settings)
+    console.print(
+        f"{state.name}: {state.state}; tasks: " + ", ".join(f"{t['id']}={t['state']}" for t in state.tasks)
+    )
+
+
+def consume() -> None:
+    """Run the transformer (raw → validate → transforms → sink / dead-letter topic) until SIGTERM."""
+    settings = _settings("consume", console_level=None)
+    log.info("effective settings", **settings.public_view())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    build_service(settings).run(stop)
