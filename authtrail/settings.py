@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     transforms_file: Path = PROJECT_ROOT / "connect" / "transforms.properties"
     transformer_batch_size: int = Field(2000, ge=1)
     transformer_poll_timeout_s: float = Field(0.5, gt=0)
+    # How long a crashed transformer's partitions wait before another member takes them over.
+    transformer_session_timeout_ms: int = Field(10_000, ge=1000)
     max_event_data_bytes: int = Field(64 * 1024, ge=1)
     max_event_age_days: int = Field(3650, ge=1)
     max_event_future_s: int = Field(300, ge=0)
@@ -128,6 +130,15 @@ class Settings(BaseSettings):
     def public_view(self) -> dict[str, Any]:
         """Effective configuration for start-up logs: secrets stay masked."""
         return {name: str(value) for name, value in self}
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``AUTHTRAIL_*`` variables, secrets included: for child processes."""
+        return {
+            ENV_PREFIX + name.upper(): value.get_secret_value()
+            if isinstance(value, SecretStr)
+            else str(value)
+            for name, value in self
+        }
 
     @classmethod
     def env_names(cls) -> set[str]:

@@ -31,7 +31,15 @@ INDEXES = [
 
 
 def ensure_indexes(collection: Collection[dict[str, object]]) -> list[str]:
-    """Create the query indexes; a no-op for those that exist (same name and keys)."""
-    names = collection.create_indexes(INDEXES)
-    log.info("indexes ensured", collection=collection.full_name, indexes=names)
-    return names
+    """Create the query indexes that are missing; returns the names created.
+
+    One index per command: FerretDB 1.24 panics on a multi-index ``createIndexes`` whose
+    indexes all exist already (MongoDB would accept it as a no-op).
+    """
+    existing = {index["name"] for index in collection.list_indexes()}
+    created = []
+    for index in INDEXES:
+        if index.document["name"] not in existing:
+            created += collection.create_indexes([index])
+    log.info("indexes ensured", collection=collection.full_name, created=created, existing=sorted(existing))
+    return created

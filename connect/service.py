@@ -186,23 +186,15 @@ class TransformerService:
         time.sleep(self._backoff_s)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._commit(consumer, "revoke")
+        commit_stored(consumer, "revoke")
 
     def _shutdown(self, clean: bool) -> None:
         if clean:
             self.producer.flush(FLUSH_TIMEOUT_S)
-            self._commit(self.consumer, "shutdown")
+            commit_stored(self.consumer, "shutdown")
         self.consumer.close()
         self._log_stats_if_due(force=True)
         log.info("transformer stopped", clean=clean)
-
-    @staticmethod
-    def _commit(consumer: Consumer, why: str) -> None:
-        try:
-            consumer.commit(asynchronous=False)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError._NO_OFFSET:
-                log.warning("commit failed", on=why, error=str(exc))
 
     def _log_stats_if_due(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -217,6 +209,15 @@ class TransformerService:
         log.info("transformer progress", **stats)
         self.counts.clear()
         self.dead_letter_reasons.clear()
+
+
+def commit_stored(consumer: Consumer, why: str) -> None:
+    """Commit the stored offsets now (on revoke, at shutdown); nothing stored is fine."""
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError._NO_OFFSET:
+            log.warning("commit failed", on=why, error=str(exc))
 
 
 def raw_message(message: Message) -> RawMessage:
@@ -246,7 +247,14 @@ def build_service(settings: Settings) -> TransformerService:
     from connect.event_codec import RegistrySchemas
 
     transformer = EventTransformer.from_settings(settings, RegistrySchemas(settings.schema_registry_url))
-    consumer = Consumer(consumer_config(settings, settings.transformer_group, "authtrail-transformer"))
+    consumer = Consumer(
+        consumer_config(
+            settings,
+            settings.transformer_group,
+            "authtrail-transformer",
+            **{"session.timeout.ms": settings.transformer_session_timeout_ms, "heartbeat.interval.ms": 1000},
+        )
+    )
     return TransformerService(
         settings, transformer, consumer, producer_config(settings, "authtrail-transformer")
     )

@@ -29,6 +29,7 @@ app.command("create-topics")(pipeline_cli.create_topics)
 app.command("register-schemas")(pipeline_cli.register_schemas)
 app.command("deploy-connectors")(pipeline_cli.deploy_connectors)
 app.command("consume")(pipeline_cli.consume)
+app.command("sink-watch")(pipeline_cli.sink_watch)
 app.command("emit-sample")(emit.emit_sample)
 app.command("emit-load")(emit.emit_load)
 app.command(

@@ -64,3 +64,14 @@ def consume() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     build_service(settings).run(stop)
+
+
+def sink_watch() -> None:
+    """Restart failed sink tasks and reconcile the sink's dead letters, until SIGTERM."""
+    from connect.sink_watch import run_sink_watch
+
+    settings = _settings("sink-watch", console_level=None)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_sink_watch(settings, stop)

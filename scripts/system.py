@@ -1,24 +1,106 @@
-"""``authtrail up`` / ``authtrail down``: the whole system on the local stack."""
+"""``authtrail up`` / ``authtrail down``: the whole system on the local stack, in one command.
+
+``up``: the stack's servers → topics → schemas → sink connector (+ indexes) → authtrail's
+own services as background processes (transformer, sink watch) → sample events, waited
+for until stored. Every step is idempotent, so ``up`` twice is harmless.
+"""
 
 from __future__ import annotations
 
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from pymongo import MongoClient
+from rich.table import Table
+
+from authtrail.errors import StackError
+from authtrail.kafka import admin_client
 from authtrail.logs import configure_logging
-from authtrail.settings import get_settings
-from scripts.console import console
+from authtrail.settings import Settings, get_settings
+from authtrail.topics import ensure_topics, topic_specs
+from scripts.console import console, step
+from scripts.deploy_connectors import deploy_sink
+from scripts.emitter import EventEmitter
+from scripts.register_schemas import register_contract
+from scripts.sample_events import EventFactory
 from scripts.stack.cli import print_status
 from scripts.stack.control import LocalStack
+from scripts.stack.processes import ProcessTable
+
+# authtrail's own long-running services: name → `authtrail` sub-command.
+SERVICES = {"transformer": "consume", "sink-watch": "sink-watch"}
 
 
-def up() -> None:
-    """Start everything: the local stack's servers (fetched and built on first use)."""
+def up(
+    sample: Annotated[int, typer.Option(min=0, help="Sample events to emit once running.")] = 1000,
+) -> None:
+    """Start everything: servers, topics, schemas, sink connector, transformer, sample data."""
     settings = get_settings()
     configure_logging(settings, "system", console_level="WARNING")
-    print_status(LocalStack(settings).up())
+    stack = LocalStack(settings)
+    print_status(stack.up())
+    with step("creating topics, registering schemas, deploying the MongoDB sink"):
+        ensure_topics(admin_client(settings), topic_specs(settings), settings.topic_replication_factor)
+        register_contract(settings)
+        deploy_sink(settings)
+    services = ProcessTable(stack.layout.run)
+    for name, command in SERVICES.items():
+        if services.running(name) is None:
+            services.start(name, [sys.executable, "-m", "scripts", command], stack.layout.log(name))
+    _check_services_alive(services, stack)
+    if sample:
+        _emit_and_wait(settings, sample)
+    _where(settings, stack)
 
 
 def down() -> None:
-    """Stop everything `authtrail up` started; data stays (see `authtrail stack down --purge`)."""
+    """Stop authtrail's services and the stack's servers; data stays (`stack down --purge` wipes)."""
     settings = get_settings()
     configure_logging(settings, "system", console_level="WARNING")
-    stopped = LocalStack(settings).down()
+    stack = LocalStack(settings)
+    services = ProcessTable(stack.layout.run)
+    stopped = [name for name in SERVICES if services.stop(name)]
+    stopped += stack.down()
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+def _check_services_alive(services: ProcessTable, stack: LocalStack) -> None:
+    time.sleep(1.0)  # a service that cannot start (bad settings, missing topic) exits at once
+    for name in SERVICES:
+        if services.running(name) is None:
+            raise StackError(f"{name} exited at start-up; see {stack.layout.log(name)}")
+
+
+def _emit_and_wait(settings: Settings, count: int) -> None:
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
+    collection = client[settings.mongo_database][settings.mongo_collection]
+    before = collection.count_documents({})
+    emitter = EventEmitter(settings)
+    factory = EventFactory()
+    with step(f"emitting {count} sample events and waiting until they are stored"):
+        for _ in range(count):
+            emitter.send(factory.event())
+        emitter.close()
+        deadline = time.monotonic() + 120
+        while (stored := collection.count_documents({}) - before) < count and time.monotonic() < deadline:
+            time.sleep(0.5)
+    client.close()
+    console.print(f"sample events: sent {emitter.counts.sent}, acked {emitter.counts.acked}, stored {stored}")
+    if stored < count:
+        raise typer.Exit(1)
+
+
+def _where(settings: Settings, stack: LocalStack) -> None:
+    table = Table("what", "where", title="authtrail is running")
+    table.add_row(
+        "raw topic (producers write here)", f"{settings.kafka_bootstrap_servers} {settings.raw_topic}"
+    )
+    table.add_row("dead letters", settings.dlq_topic)
+    table.add_row(
+        "store", f"{settings.mongo_database}.{settings.mongo_collection} on port {settings.store_port}"
+    )
+    table.add_row("logs", f"{settings.log_dir}/  and  {stack.layout.logs}/")
+    table.add_row("stop", "make down   (or: authtrail down)")
+    console.print(table)

@@ -1,0 +1,5 @@
+"""``python -m scripts …`` is ``authtrail …``."""
+
+from scripts.cli import main
+
+main()

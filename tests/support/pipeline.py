@@ -1,0 +1,168 @@
+"""An isolated authtrail pipeline on the shared test stack: its own topics, subjects,
+consumer group, connector and database, and its services as real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from pymongo import MongoClient
+from pymongo.collection import Collection
+
+from authtrail.kafka import admin_client
+from authtrail.settings import Settings
+from authtrail.topics import ensure_topics, topic_specs
+from connect.dead_letter import header_map
+from scripts.deploy_connectors import delete_connector, deploy_sink
+from scripts.emitter import EventEmitter
+from scripts.register_schemas import register_contract
+from scripts.stack.processes import ProcessTable, Tracked
+from tests.support.waiting import wait_for
+
+SERVICE_COMMANDS = {"transformer": "consume", "sink-watch": "sink-watch"}
+
+
+class Pipeline:
+    def __init__(self, base: Settings, unique: str, workdir: Path, **overrides: Any) -> None:
+        self.settings = base.model_copy(
+            update={
+                "raw_topic": f"t{unique}.raw",
+                "sink_topic": f"t{unique}.sink",
+                "dlq_topic": f"t{unique}.dlq",
+                "sink_dlq_topic": f"t{unique}.sink.dlq",
+                "transformer_group": f"transformer-{unique}",
+                "connector_name": f"sink-{unique}",
+                "mongo_database": f"db_{unique}",
+                "connector_tasks_max": 1,
+                **overrides,
+            }
+        )
+        self.workdir = workdir
+        self.processes = ProcessTable(workdir / "run")
+        self.mongo: MongoClient[dict[str, Any]] = MongoClient(self.settings.mongo_uri.get_secret_value())
+
+    @property
+    def collection(self) -> Collection[dict[str, Any]]:
+        return self.mongo[self.settings.mongo_database][self.settings.mongo_collection]
+
+    def deploy(self) -> None:
+        ensure_topics(admin_client(self.settings), topic_specs(self.settings), 1)
+        register_contract(self.settings)
+        deploy_sink(self.settings)
+
+    # --- services as subprocesses ----------------------------------------------------------
+    def start(self, service: str = "transformer", name: str | None = None, **overrides: Any) -> Tracked:
+        name = name or service
+        env = {
+            **os.environ,
+            **self.settings.model_copy(update=overrides).to_env(),
+            "AUTHTRAIL_LOG_DIR": str(self.workdir / "log"),
+        }
+        return self.processes.start(
+            name,
+            [sys.executable, "-m", "scripts", SERVICE_COMMANDS[service]],
+            self.workdir / f"{name}.out",
+            env=env,
+        )
+
+    def kill(self, name: str) -> None:
+        self.processes.kill(name)
+
+    def stop(self, name: str) -> None:
+        self.processes.stop(name)
+
+    def log_of(self, name: str) -> str:
+        path = self.workdir / f"{name}.out"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    # --- producing and observing -------------------------------------------------------------
+    def emitter(self, schema_str: str | None = None) -> EventEmitter:
+        return EventEmitter(self.settings, schema_str=schema_str)
+
+    def stored_ids(self) -> list[str]:
+        return [doc["_id"] for doc in self.collection.find({}, {"_id": 1})]
+
+    def wait_stored(self, count: int, timeout_s: float = 120) -> int:
+        return wait_for(
+            lambda: (n := self.collection.count_documents({})) >= count and n,
+            timeout_s,
+            f"{count} stored documents",
+        )
+
+    def read_topic(self, topic: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        """Every record of ``topic`` (all partitions), with headers decoded."""
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+                "group.id": f"reader-{os.urandom(4).hex()}",
+                "enable.auto.commit": False,
+            }
+        )
+        try:
+            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+            ends = {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in metadata.partitions
+            }
+            consumer.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
+            records: list[dict[str, Any]] = []
+            want = sum(ends.values())
+            deadline = time.monotonic() + timeout_s
+            while len(records) < want and time.monotonic() < deadline:
+                # consume() waits for all it asks for: ask only for what is known to be there.
+                batch = consumer.consume(min(1000, want - len(records)), timeout=1.0)
+                for m in batch:
+                    if m.error() is None:
+                        records.append(
+                            {
+                                "key": m.key(),
+                                "value": m.value(),
+                                "partition": m.partition(),
+                                "offset": m.offset(),
+                                "headers": header_map(m.headers()),
+                            }
+                        )
+            return records
+        finally:
+            consumer.close()
+
+    def committed(self, group: str, topic: str) -> int:
+        """Sum of the offsets ``group`` committed on ``topic`` (what the broker really holds)."""
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+                "group.id": group,
+                "enable.auto.commit": False,
+            }
+        )
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+            return sum(max(tp.offset, 0) for tp in offsets)
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        for name in list(self.processes.run_dir.glob("*.json")):
+            self.processes.stop(name.stem)
+        delete_connector(self.settings.connect_url, self.settings.connector_name)
+        self.mongo.close()
+
+
+@contextmanager
+def pipeline(
+    base: Settings, unique: str, workdir: Path, deploy: bool = True, **overrides: Any
+) -> Iterator[Pipeline]:
+    running = Pipeline(base, unique, workdir, **overrides)
+    try:
+        if deploy:
+            running.deploy()
+        yield running
+    finally:
+        running.close()
