@@ -63,3 +63,22 @@ def consumer_config(settings: Settings, group: str, client_id: str, **overrides:
 
 def admin_client(settings: Settings) -> AdminClient:
     return AdminClient(_common(settings, "authtrail-admin"))
+
+
+def consumer_lag(settings: Settings, group: str, topic: str) -> int:
+    """Records of ``topic`` not yet committed by ``group`` (what the broker holds, summed)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {**_common(settings, "authtrail-lag"), "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        lag = 0
+        for tp in committed:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+            lag += high - (tp.offset if tp.offset >= 0 else low)
+        return lag
+    finally:
+        consumer.close()

@@ -96,7 +96,11 @@ class Settings(BaseSettings):
     stack_dir: Path = PROJECT_ROOT / ".stack"
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     kafka_controller_port: int = Field(9093, ge=1, le=65535)
-    registry_db_port: int = Field(5433, ge=1, le=65535)
+    # PostgreSQL of the local stack: storage of the Schema Registry and of FerretDB.
+    postgres_port: int = Field(5433, ge=1, le=65535)
+    # FerretDB's backend on the local stack. PostgreSQL by default: FerretDB pushes equality
+    # filters down to it (filtered queries ~25 ms instead of ~3.6 s at 50k documents on SQLite).
+    store_backend: Literal["postgresql", "sqlite"] = "postgresql"
     stack_start_timeout_s: float = Field(180.0, gt=0)
     kafka_heap: str = "512m"
     connect_heap: str = "768m"

@@ -12,6 +12,7 @@ import typer
 
 from authtrail.errors import AuthtrailError
 from scripts import emit, pipeline_cli, specs, system
+from scripts.bench import cli as bench_cli
 from scripts.console import console
 from scripts.stack import cli as stack_cli
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.command("up")(system.up)
 app.command("down")(system.down)
 app.add_typer(stack_cli.app, name="stack")
+app.add_typer(bench_cli.app, name="bench")
 app.command("create-topics")(pipeline_cli.create_topics)
 app.command("register-schemas")(pipeline_cli.register_schemas)
 app.command("deploy-connectors")(pipeline_cli.deploy_connectors)

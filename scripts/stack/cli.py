@@ -54,7 +54,7 @@ def status() -> None:
 
 @app.command()
 def logs(
-    name: Annotated[str, typer.Argument(help="registry-db, kafka, store, registry or connect")],
+    name: Annotated[str, typer.Argument(help="postgres, kafka, store, registry or connect")],
     lines: Annotated[int, typer.Option("-n", "--lines", help="How many lines.")] = 50,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep following.")] = False,
 ) -> None:

@@ -60,7 +60,7 @@ class Layout:
 def stack_servers(settings: Settings, artifacts: Artifacts, layout: Layout) -> list[Server]:
     """The servers in start order; ``after`` names the ones each needs ready first."""
     return [
-        _registry_db(settings, artifacts, layout),
+        _postgres(settings, artifacts, layout),
         _kafka(settings, artifacts, layout),
         _store(settings, artifacts, layout),
         _registry(settings, artifacts, layout),
@@ -68,7 +68,7 @@ def stack_servers(settings: Settings, artifacts: Artifacts, layout: Layout) -> l
     ]
 
 
-SERVER_NAMES = ("registry-db", "kafka", "store", "registry", "connect")
+SERVER_NAMES = ("postgres", "kafka", "store", "registry", "connect")
 
 
 # --- Kafka broker (KRaft, single node) ----------------------------------------------------
@@ -191,61 +191,77 @@ def _connect_ready(settings: Settings) -> bool:
     return response.status_code == 200 and any(p.get("class") == MONGO_SINK_CLASS for p in response.json())
 
 
-# --- PostgreSQL: the Schema Registry's storage --------------------------------------------
-REGISTRY_DB_USER = "authtrail"
+# --- PostgreSQL: storage of the Schema Registry and of FerretDB ----------------------------
+POSTGRES_USER = "authtrail"
+REGISTRY_DATABASE = "schema_registry"
+STORE_DATABASE = "ferretdb"
 
 
-def _registry_db(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
-    data = layout.data("registry-db")
+def _postgres(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
+    data = layout.data("postgres")
     bin_dir = artifacts.postgres_home / "bin"
 
     def prepare() -> None:
-        if not (data / "PG_VERSION").exists():
-            shutil.rmtree(data, ignore_errors=True)
-            data.mkdir(parents=True)
-            result = subprocess.run(
-                [
-                    *_as_unprivileged(),
-                    str(bin_dir / "initdb"),
-                    "-D",
-                    str(data),
-                    "-U",
-                    REGISTRY_DB_USER,
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--no-instructions",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if result.returncode != 0:
-                raise StackError(f"initdb for registry-db failed: {result.stderr.strip()[-800:]}")
+        if (data / "PG_VERSION").exists():
+            return
+        shutil.rmtree(data, ignore_errors=True)
+        data.mkdir(parents=True)
+        _run_postgres_tool(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                POSTGRES_USER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ],
+            "initdb",
+        )
+        # Single-user mode creates the databases without a client binary (zonky ships none).
+        _run_postgres_tool(
+            [str(bin_dir / "postgres"), "--single", "-D", str(data), "postgres"],
+            "creating databases",
+            stdin=f"CREATE DATABASE {REGISTRY_DATABASE};\nCREATE DATABASE {STORE_DATABASE};\n",
+        )
 
     return Server(
-        name="registry-db",
+        name="postgres",
         version=versions.postgres_version(),
-        port=settings.registry_db_port,
+        port=settings.postgres_port,
         argv=[
             *_as_unprivileged(),
             str(bin_dir / "postgres"),
             "-D",
             str(data),
             "-p",
-            str(settings.registry_db_port),
+            str(settings.postgres_port),
             "-c",
             f"listen_addresses={LOOPBACK}",
             "-k",
             "",
             "-c",
-            "shared_buffers=32MB",
+            "shared_buffers=128MB",
             "-c",
-            "max_connections=50",
+            "max_connections=100",
+            # A local development store: a crash loses at most the last ~200 ms of commits
+            # instead of waiting for an fsync on every one.
+            "-c",
+            "synchronous_commit=off",
         ],
-        ready=lambda: _port_open(settings.registry_db_port),
+        ready=lambda: _port_open(settings.postgres_port),
         prepare=prepare,
     )
+
+
+def _run_postgres_tool(argv: list[str], what: str, stdin: str | None = None) -> None:
+    result = subprocess.run(
+        [*_as_unprivileged(), *argv], input=stdin, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0 or "ERROR" in result.stdout:
+        raise StackError(f"postgres {what} failed: {(result.stdout + result.stderr).strip()[-800:]}")
 
 
 def _as_unprivileged() -> list[str]:
@@ -275,10 +291,10 @@ def _registry(settings: Settings, artifacts: Artifacts, layout: Layout) -> Serve
             "  type: postgresql\n"
             "  postgresql:\n"
             f"    host: {LOOPBACK}\n"
-            f"    port: {settings.registry_db_port}\n"
-            "    database: postgres\n"
-            f"    user: {REGISTRY_DB_USER}\n"
-            f"    password: {REGISTRY_DB_USER}\n"
+            f"    port: {settings.postgres_port}\n"
+            f"    database: {REGISTRY_DATABASE}\n"
+            f"    user: {POSTGRES_USER}\n"
+            f"    password: {POSTGRES_USER}\n"
             "    ssl_mode: disable\n"
             "    max_open_conns: 10\n"
             "    max_idle_conns: 2\n"
@@ -299,25 +315,30 @@ def _registry(settings: Settings, artifacts: Artifacts, layout: Layout) -> Serve
         argv=[str(artifacts.schema_registry), "-config", str(config)],
         ready=lambda: _http_ok(f"{settings.schema_registry_url}/subjects"),
         prepare=prepare,
-        after=("registry-db",),
+        after=("postgres",),
     )
 
 
-# --- FerretDB (MongoDB wire protocol) on SQLite --------------------------------------------
+# --- FerretDB (MongoDB wire protocol) on PostgreSQL (or SQLite) ------------------------------
 def _store(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
     data = layout.data("store")
+    backend = (
+        [f"--postgresql-url=postgres://{POSTGRES_USER}@{LOOPBACK}:{settings.postgres_port}/{STORE_DATABASE}"]
+        if settings.store_backend == "postgresql"
+        else [f"--sqlite-url=file:{data}/"]
+    )
 
     def prepare() -> None:
         data.mkdir(parents=True, exist_ok=True)
 
     return Server(
         name="store",
-        version=versions.FERRETDB_VERSION,
+        version=f"{versions.FERRETDB_VERSION} ({settings.store_backend})",
         port=settings.store_port,
         argv=[
             str(artifacts.ferretdb),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data}/",
+            f"--handler={settings.store_backend}",
+            *backend,
             f"--state-dir={data}",
             f"--listen-addr={LOOPBACK}:{settings.store_port}",
             "--debug-addr=-",
@@ -326,6 +347,7 @@ def _store(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
         ],
         ready=lambda: _store_ready(settings),
         prepare=prepare,
+        after=("postgres",) if settings.store_backend == "postgresql" else (),
     )
 
 

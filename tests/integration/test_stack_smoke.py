@@ -22,7 +22,7 @@ pytestmark = pytest.mark.stack
 def test_every_server_is_ready(stack: LocalStack) -> None:
     rows = stack.status()
     assert {row.name: row.state for row in rows} == {
-        "registry-db": "ready",
+        "postgres": "ready",
         "kafka": "ready",
         "store": "ready",
         "registry": "ready",
@@ -108,7 +108,7 @@ def test_up_fails_naming_the_server_whose_port_is_taken(
                     "kafka_controller_port": 2,
                     "connect_url": "http://127.0.0.1:3",
                     "schema_registry_url": "http://127.0.0.1:4",
-                    "registry_db_port": 5,
+                    "postgres_port": 5,
                 }
             )
         )
