@@ -32,6 +32,7 @@ app.command("register-schemas")(pipeline_cli.register_schemas)
 app.command("deploy-connectors")(pipeline_cli.deploy_connectors)
 app.command("consume")(pipeline_cli.consume)
 app.command("sink-watch")(pipeline_cli.sink_watch)
+app.command("serve")(pipeline_cli.serve)
 app.command("emit-sample")(emit.emit_sample)
 app.command("emit-load")(emit.emit_load)
 app.command(

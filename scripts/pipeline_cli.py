@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Annotated
 
+import typer
 from rich.table import Table
 
 from authtrail.kafka import admin_client
@@ -75,3 +77,24 @@ def sink_watch() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     run_sink_watch(settings, stop)
+
+
+def serve(
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="uvicorn worker processes (default: settings).")
+    ] = None,
+) -> None:
+    """Serve the query API (GET /audit_events, /health, /ready, /openapi.json, /docs) with uvicorn."""
+    import uvicorn
+
+    settings = _settings("serve", console_level=None)
+    uvicorn.run(
+        "query_service.app:app_from_environment",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=workers or settings.api_workers,
+        log_config=None,
+        access_log=False,  # authtrail logs one line per request itself
+        server_header=False,
+    )

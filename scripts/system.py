@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Annotated, Any
 
+import httpx
 import typer
 from pymongo import MongoClient
 from rich.table import Table
@@ -30,7 +31,7 @@ from scripts.stack.control import LocalStack
 from scripts.stack.processes import ProcessTable
 
 # authtrail's own long-running services: name → `authtrail` sub-command.
-SERVICES = {"transformer": "consume", "sink-watch": "sink-watch"}
+SERVICES = {"transformer": "consume", "sink-watch": "sink-watch", "api": "serve"}
 
 
 def up(
@@ -50,6 +51,7 @@ def up(
         if services.running(name) is None:
             services.start(name, [sys.executable, "-m", "scripts", command], stack.layout.log(name))
     _check_services_alive(services, stack)
+    _wait_api(settings, stack)
     if sample:
         _emit_and_wait(settings, sample)
     _where(settings, stack)
@@ -73,6 +75,17 @@ def _check_services_alive(services: ProcessTable, stack: LocalStack) -> None:
             raise StackError(f"{name} exited at start-up; see {stack.layout.log(name)}")
 
 
+def _wait_api(settings: Settings, stack: LocalStack) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{settings.api_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise StackError(f"the query API did not answer on {settings.api_url}; see {stack.layout.log('api')}")
+
+
 def _emit_and_wait(settings: Settings, count: int) -> None:
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
     collection = client[settings.mongo_database][settings.mongo_collection]
@@ -94,6 +107,7 @@ def _emit_and_wait(settings: Settings, count: int) -> None:
 
 def _where(settings: Settings, stack: LocalStack) -> None:
     table = Table("what", "where", title="authtrail is running")
+    table.add_row("query API", f"{settings.api_url}/audit_events   (reference: {settings.api_url}/docs)")
     table.add_row(
         "raw topic (producers write here)", f"{settings.kafka_bootstrap_servers} {settings.raw_topic}"
     )
@@ -104,3 +118,4 @@ def _where(settings: Settings, stack: LocalStack) -> None:
     table.add_row("logs", f"{settings.log_dir}/  and  {stack.layout.logs}/")
     table.add_row("stop", "make down   (or: authtrail down)")
     console.print(table)
+    console.print(f"try:  curl '{settings.api_url}/audit_events?per_page=2'")

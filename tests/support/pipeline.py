@@ -25,7 +25,7 @@ from scripts.register_schemas import register_contract
 from scripts.stack.processes import ProcessTable, Tracked
 from tests.support.waiting import wait_for
 
-SERVICE_COMMANDS = {"transformer": "consume", "sink-watch": "sink-watch"}
+SERVICE_COMMANDS = {"transformer": "consume", "sink-watch": "sink-watch", "api": "serve"}
 
 
 class Pipeline:
