@@ -11,7 +11,7 @@ import sys
 import typer
 
 from authtrail.errors import AuthtrailError
-from scripts import emit, pipeline_cli, specs, system
+from scripts import emit, pipeline_cli, poke, specs, system
 from scripts.bench import cli as bench_cli
 from scripts.console import console
 from scripts.stack import cli as stack_cli
@@ -33,6 +33,7 @@ app.command("deploy-connectors")(pipeline_cli.deploy_connectors)
 app.command("consume")(pipeline_cli.consume)
 app.command("sink-watch")(pipeline_cli.sink_watch)
 app.command("serve")(pipeline_cli.serve)
+app.command("poke")(poke.poke)
 app.command("emit-sample")(emit.emit_sample)
 app.command("emit-load")(emit.emit_load)
 app.command(

@@ -1,0 +1,141 @@
+"""``authtrail poke``: is every component up? One line each, with its latency; exit 1 if not.
+
+Each check is bounded (a few seconds at most), so a dead component is reported, not waited on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import httpx
+import typer
+from confluent_kafka.admin import AdminClient
+from pymongo import MongoClient
+
+from authtrail.kafka import consumer_lag
+from authtrail.logs import configure_logging, get_logger
+from authtrail.settings import Settings, get_settings
+from scripts.console import console
+
+log = get_logger(__name__)
+TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Check:
+    component: str
+    ok: bool
+    latency_ms: float
+    detail: str
+
+
+def _timed(component: str, probe: Callable[[], str]) -> Check:
+    started = time.perf_counter()
+    try:
+        detail, ok = probe(), True
+    except Exception as exc:
+        detail, ok = f"{type(exc).__name__}: {exc}"[:200], False
+    return Check(component, ok, (time.perf_counter() - started) * 1000, detail)
+
+
+def broker(settings: Settings) -> str:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000})
+    metadata = admin.list_topics(timeout=TIMEOUT_S)
+    missing = [
+        t for t in (settings.raw_topic, settings.sink_topic, settings.dlq_topic) if t not in metadata.topics
+    ]
+    if missing:
+        raise RuntimeError(f"topics missing: {', '.join(missing)}")
+    return f"{len(metadata.brokers)} broker(s), pipeline topics present"
+
+
+def registry(settings: Settings) -> str:
+    subjects = (
+        httpx.get(f"{settings.schema_registry_url}/subjects", timeout=TIMEOUT_S).raise_for_status().json()
+    )
+    wanted = f"{settings.raw_topic}-value"
+    if wanted not in subjects:
+        raise RuntimeError(f"subject {wanted} is not registered")
+    return f"{len(subjects)} subject(s), {wanted} registered"
+
+
+def connector(settings: Settings) -> str:
+    response = httpx.get(
+        f"{settings.connect_url}/connectors/{settings.connector_name}/status", timeout=TIMEOUT_S
+    )
+    if response.status_code == 404:
+        raise RuntimeError(f"connector {settings.connector_name} is not deployed")
+    status = response.raise_for_status().json()
+    states = [status["connector"]["state"], *(t["state"] for t in status["tasks"])]
+    summary = f"connector {states[0]}, tasks " + ", ".join(states[1:])
+    if any(state != "RUNNING" for state in states) or len(states) < 2:
+        raise RuntimeError(summary)
+    return summary
+
+
+def transformer(settings: Settings) -> str:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    group = admin.describe_consumer_groups([settings.transformer_group])[settings.transformer_group].result(
+        timeout=TIMEOUT_S
+    )
+    lag = consumer_lag(settings, settings.transformer_group, settings.raw_topic)
+    if not group.members:
+        raise RuntimeError(f"no transformer is consuming (group {settings.transformer_group}, lag {lag})")
+    return f"{len(group.members)} member(s), lag {lag}"
+
+
+def store(settings: Settings) -> str:
+    client: MongoClient[dict[str, object]] = MongoClient(
+        settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=int(TIMEOUT_S * 1000)
+    )
+    with client:
+        client.admin.command("ping")
+        names = client[settings.mongo_database].list_collection_names()
+    return f"ping ok, {settings.mongo_database}.{settings.mongo_collection} " + (
+        "exists" if settings.mongo_collection in names else "not created yet"
+    )
+
+
+def api(settings: Settings) -> str:
+    ready = httpx.get(f"{settings.api_url}/ready", timeout=TIMEOUT_S)
+    if ready.status_code != 200:
+        raise RuntimeError(f"/ready answered {ready.status_code}: {ready.text[:100]}")
+    return f"{settings.api_url} ready"
+
+
+CHECKS: dict[str, Callable[[Settings], str]] = {
+    "broker": broker,
+    "registry": registry,
+    "connect sink": connector,
+    "transformer": transformer,
+    "store": store,
+    "api": api,
+}
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    return [_timed(name, partial(check, settings)) for name, check in CHECKS.items()]
+
+
+def poke() -> None:
+    """Check broker, registry, Connect sink, transformer, store and API; exit 1 if any is down."""
+    settings = get_settings()
+    configure_logging(settings, "poke", console_level="ERROR")
+    results = run_checks(settings)
+    for check in results:
+        mark = "[green]up  [/]" if check.ok else "[red]DOWN[/]"
+        console.print(
+            f"{mark} {check.component:<13} {check.latency_ms:7.1f} ms  {check.detail}", soft_wrap=True
+        )
+        log.info(
+            "poke",
+            component=check.component,
+            ok=check.ok,
+            latency_ms=round(check.latency_ms, 1),
+            detail=check.detail,
+        )
+    if not all(check.ok for check in results):
+        raise typer.Exit(1)
