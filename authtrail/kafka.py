@@ -11,7 +11,10 @@ import logging
 import socket
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]  # not re-exported in stubs
+
+__all__ = ["ConfigResource", "NewTopic", "admin_client", "consumer_config", "consumer_lag", "producer_config"]
+
 
 from authtrail.settings import Settings
 
@@ -45,15 +48,16 @@ def producer_config(settings: Settings, client_id: str, **overrides: Any) -> dic
 
 
 def consumer_config(settings: Settings, group: str, client_id: str, **overrides: Any) -> dict[str, Any]:
+    # Offsets are committed (every interval, on revoke and at shutdown) only once stored,
+    # and stored only after the batch's outputs were acknowledged: at-least-once.
+
     return {
         **_common(settings, client_id),
         "group.id": group,
         "auto.offset.reset": "earliest",
-        # Offsets are committed (every second, on revoke and at shutdown) only once stored,
-        # and stored only after the batch's outputs were acknowledged: at-least-once.
         "enable.auto.commit": True,
         "enable.auto.offset.store": False,
-        "auto.commit.interval.ms": 1000,
+        "auto.commit.interval.ms": settings.transformer_commit_interval_ms,
         "isolation.level": "read_committed",
         "fetch.min.bytes": 1,
         "queued.max.messages.kbytes": 65536,

@@ -60,7 +60,10 @@ class Settings(BaseSettings):
     transforms_file: Path = PROJECT_ROOT / "connect" / "transforms.properties"
     transformer_batch_size: int = Field(2000, ge=1)
     transformer_poll_timeout_s: float = Field(0.5, gt=0)
+    # Stored offsets are committed this often (and on revoke and shutdown): the most a crash redoes.
+    transformer_commit_interval_ms: int = Field(1000, ge=100)
     # How long a crashed transformer's partitions wait before another member takes them over.
+
     transformer_session_timeout_ms: int = Field(10_000, ge=1000)
     max_event_data_bytes: int = Field(64 * 1024, ge=1)
     max_event_age_days: int = Field(3650, ge=1)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
 from authtrail.errors import DependencyUnavailableError
+from authtrail.kafka import NewTopic
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 

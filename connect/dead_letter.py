@@ -11,6 +11,7 @@ The record's own headers are kept in front of these, so a replay can restore it 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 HEADER_PREFIX = "authtrail."
@@ -57,6 +58,9 @@ def dead_letter_headers(
     return kept + [(k, v.encode()) for k, v in ours.items()]
 
 
-def header_map(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str]:
+def header_map(
+    headers: Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None,
+) -> dict[str, str]:
     """Last value of each header, decoded (what tools and tests read)."""
-    return {k: (v or b"").decode("utf-8", errors="replace") for k, v in (headers or [])}
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
+    return {k: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else (v or "") for k, v in pairs}

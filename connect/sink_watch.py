@@ -42,6 +42,10 @@ log = get_logger(__name__)
 DUPLICATE_KEY = 11000
 _CODE = re.compile(r"\bcode=(\d+)")
 MAX_RESTART_BACKOFF_S = 60.0
+# Dead letters looked up per store query. Large on purpose: FerretDB cannot use an index for
+# `_id: {$in: …}` (each lookup scans the collection) and a point lookup costs ~9 ms, so only
+# big batches keep a full replay fast there. On MongoDB the lookup is an index probe.
+RECONCILE_BATCH = 5000
 
 
 # --- 1. task supervision -------------------------------------------------------------------
@@ -140,7 +144,11 @@ class SinkDlqReconciler:
         self.consumer.subscribe([self.settings.sink_dlq_topic])
 
     def poll_once(self, timeout_s: float = 1.0) -> int:
-        raws = [raw_message(m) for m in self.consumer.consume(num_messages=500, timeout=timeout_s) if _ok(m)]
+        raws = [
+            raw_message(m)
+            for m in self.consumer.consume(num_messages=RECONCILE_BATCH, timeout=timeout_s)
+            if _ok(m)
+        ]
         if not raws:
             return 0
         try:

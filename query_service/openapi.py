@@ -70,6 +70,9 @@ def _error_response(description: str) -> dict[str, Any]:
     }
 
 
+URI_TOO_LONG = _error_response("The query string is longer than 4 KB.")
+
+
 def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
     parameters = []
     for spec in parameter_specs(max_per_page):
@@ -119,6 +122,7 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                             },
                         },
                         "400": _error_response("Invalid parameters; details name each."),
+                        "414": URI_TOO_LONG,
                         "503": _error_response(
                             "The store is unreachable or the query exceeded its time limit."
                         ),
@@ -135,7 +139,8 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                             "content": {
                                 "application/json": {"schema": {"$ref": "#/components/schemas/Status"}}
                             },
-                        }
+                        },
+                        "414": URI_TOO_LONG,
                     },
                 }
             },
@@ -150,6 +155,7 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                                 "application/json": {"schema": {"$ref": "#/components/schemas/Status"}}
                             },
                         },
+                        "414": URI_TOO_LONG,
                         "503": _error_response("The store is unreachable."),
                     },
                 }

@@ -12,7 +12,7 @@ from authtrail.settings import PROJECT_ROOT
 CHECKS: list[tuple[str, list[str]]] = [
     ("ruff", [sys.executable, "-m", "ruff", "check", "."]),
     ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", "."]),
-    ("mypy", [sys.executable, "-m", "mypy", "authtrail", "connect", "query_service", "scripts"]),
+    ("mypy", [sys.executable, "-m", "mypy", "authtrail", "connect", "query_service", "scripts", "tests"]),
 ]
 
 

@@ -109,7 +109,7 @@ def _kafka(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
                 artifacts,
                 settings.kafka_heap,
                 home,
-                ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+                ["kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)],
                 "kafka-storage format",
             )
 

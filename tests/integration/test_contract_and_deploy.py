@@ -10,11 +10,10 @@ import subprocess
 import sys
 
 import pytest
-from confluent_kafka.admin import ConfigResource
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from authtrail.contract import load_contract
-from authtrail.kafka import admin_client
+from authtrail.kafka import ConfigResource, admin_client
 from authtrail.settings import Settings
 from authtrail.topics import ensure_topics, topic_specs
 from scripts.deploy_connectors import delete_connector, deploy_sink

@@ -4,6 +4,7 @@ pipeline ingested, and logs one line per request."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import bson
 import httpx
@@ -19,7 +20,7 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.stack
 MAY_14_2022 = 1_652_502_000  # the seed's example window: timestamp_from=1652502000&timestamp_to=1652588400
 TZ_AWARE = bson.CodecOptions(tz_aware=True)
-SEED_EXAMPLES = [
+SEED_EXAMPLES: list[dict[str, Any]] = [
     {},
     {"page": 2, "per_page": 20},
     {"user_id": 123},

@@ -13,10 +13,9 @@ import bson
 import pytest
 from bson.int64 import Int64
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import NewTopic
 from pymongo import MongoClient
 
-from authtrail.kafka import admin_client
+from authtrail.kafka import NewTopic, admin_client
 from authtrail.settings import Settings
 from connect.properties import load_properties
 from connect.record import ConnectRecord
@@ -292,7 +291,7 @@ def test_value_to_key(stack: LocalStack, settings: Settings, unique: str) -> Non
 
 
 def test_filter_with_predicates(stack: LocalStack, settings: Settings, unique: str) -> None:
-    records = [
+    records: list[dict[str, Any]] = [
         {"value": {"n": 1}},
         {"value": None},
         {"value": {"n": 2}, "headers": [("x-probe", b"1")]},

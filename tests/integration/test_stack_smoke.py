@@ -7,12 +7,13 @@ import socket
 import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from pydantic import SecretStr
 from pymongo import MongoClient
 
 from authtrail.errors import StackError
+from authtrail.kafka import NewTopic
 from authtrail.settings import Settings
 from scripts.stack.control import LocalStack
 

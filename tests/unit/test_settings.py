@@ -38,7 +38,7 @@ def test_an_unknown_authtrail_variable_is_refused(monkeypatch: pytest.MonkeyPatc
 def test_settings_are_frozen() -> None:
     settings = load_settings()
     with pytest.raises(ValueError, match="frozen"):
-        settings.api_port = 1  # type: ignore[misc]
+        settings.api_port = 1
 
 
 def test_ports_derive_from_the_addresses() -> None:

@@ -1,0 +1,178 @@
+"""Crash every component mid-stream: every produced event is stored exactly once, nothing else
+is stored, nothing is dead-lettered for being merely delayed.
+
+Each test streams 20,000 events with known ids at 3,000/s, injects its fault in the middle,
+recovers, and checks with a full count. Run alone with ``authtrail specs -m fault``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+import bson
+import httpx
+import pytest
+
+from authtrail.contract import load_contract
+from authtrail.kafka import consumer_lag
+from authtrail.settings import Settings
+from scripts.register_schemas import register
+from scripts.stack.control import LocalStack
+from tests.support.faults import Stream, account, report
+from tests.support.pipeline import Pipeline, pipeline
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.stack, pytest.mark.fault]
+EVENTS, RATE = 20_000, 3_000
+
+
+@pytest.fixture
+def pipe(stack: LocalStack, settings: Settings, unique: str, tmp_path):
+    with pipeline(settings, unique, tmp_path, connector_tasks_max=2) as running:
+        running.start("transformer")
+        running.start("sink-watch")
+        yield running
+
+
+def midway(stream: Stream) -> None:
+    stream.wait_sent(EVENTS // 3)
+
+
+def test_transformer_killed_after_acknowledgement_before_commit(pipe: Pipeline, settings: Settings) -> None:
+    # A commit interval longer than the test: at the kill, everything the transformer processed
+    # has been acknowledged downstream and nothing is committed — the window where a crash
+    # makes it redo its work.
+    pipe.stop("transformer")
+    pipe.start("transformer", transformer_commit_interval_ms=600_000)
+    stream = Stream(pipe, EVENTS, RATE, seed=101).start()
+    midway(stream)
+    wait_for(lambda: pipe.collection.count_documents({}) > 1000, 60, "events flowing downstream")
+    assert pipe.committed(pipe.settings.transformer_group, pipe.settings.raw_topic) == 0
+    pipe.kill("transformer")  # kill -9, mid-batch
+    pipe.start("transformer")
+    restarted = time.monotonic()
+    stream.join()
+    result = account(pipe, stream.events, restarted)
+    assert result.redelivered > 1000  # they did go downstream twice — and were stored once
+    report("kill -9 transformer (acked, not committed)", result, settings.stack_dir)
+
+
+def test_connect_worker_killed(pipe: Pipeline, stack: LocalStack, settings: Settings) -> None:
+    stream = Stream(pipe, EVENTS, RATE, seed=102).start()
+    midway(stream)
+    stack.kill("connect")
+    stack.start("connect")
+    restarted = time.monotonic()
+    stream.join()
+    report("kill -9 Kafka Connect worker", account(pipe, stream.events, restarted), settings.stack_dir)
+
+
+def test_store_stopped_for_ten_seconds(pipe: Pipeline, stack: LocalStack, settings: Settings) -> None:
+    stream = Stream(pipe, EVENTS, RATE, seed=103).start()
+    midway(stream)
+    stack.stop("store")
+    time.sleep(10)  # the fault itself: a ten-second outage, not a wait for a condition
+    stack.start("store")
+    restarted = time.monotonic()
+    stream.join()
+    result = account(pipe, stream.events, restarted)
+    assert pipe.read_topic(pipe.settings.dlq_topic) == []  # delayed, not dead-lettered
+    report("store stopped 10 s", result, settings.stack_dir)
+
+
+def test_broker_restarted(pipe: Pipeline, stack: LocalStack, settings: Settings) -> None:
+    stream = Stream(pipe, EVENTS, RATE, seed=104).start()
+    midway(stream)
+    stack.stop("kafka")
+    stack.start("kafka")
+    restarted = time.monotonic()
+    stream.join()
+    report("Kafka broker restarted", account(pipe, stream.events, restarted), settings.stack_dir)
+
+
+def test_one_of_two_transformers_killed_keeps_user_order(pipe: Pipeline, settings: Settings) -> None:
+    pipe.start("transformer", name="transformer-2")
+    stream = Stream(pipe, EVENTS, RATE, seed=105, users=500).start()
+    midway(stream)
+    pipe.kill("transformer")  # the other member takes its partitions over
+    restarted = time.monotonic()
+    stream.join()
+    result = account(pipe, stream.events, restarted)
+    # Per user, first appearances on the sink topic follow the order the user's events were sent.
+    sent_order = defaultdict(list)
+    for event in stream.events:
+        sent_order[event["user_id"]].append(event["id"])
+    first_seen = defaultdict(list)
+    seen: set[str] = set()
+    records = sorted(
+        pipe.read_topic(pipe.settings.sink_topic, timeout_s=30), key=lambda r: (r["partition"], r["offset"])
+    )
+    for record in records:
+        document = bson.decode(record["value"])
+        if document["_id"] not in seen:
+            seen.add(document["_id"])
+            first_seen[document["user_id"]].append(document["_id"])
+    assert first_seen == sent_order
+    report("1 of 2 transformers killed", result, settings.stack_dir)
+
+
+def test_replaying_the_whole_sink_topic_changes_nothing(pipe: Pipeline, settings: Settings) -> None:
+    stream = Stream(pipe, EVENTS, RATE, seed=106).start()
+    stream.join()
+    account(pipe, stream.events, time.monotonic())
+    before = {d["_id"]: d for d in pipe.collection.find()}
+    connect, name = pipe.settings.connect_url, pipe.settings.connector_name
+    httpx.put(f"{connect}/connectors/{name}/stop", timeout=30).raise_for_status()
+    wait_for(
+        lambda: httpx.get(f"{connect}/connectors/{name}/status").json()["connector"]["state"] == "STOPPED",
+        60,
+        "the connector to stop",
+    )
+    httpx.delete(
+        f"{connect}/connectors/{name}/offsets", timeout=60
+    ).raise_for_status()  # back to the beginning
+    httpx.put(f"{connect}/connectors/{name}/resume", timeout=30).raise_for_status()
+    resumed = time.monotonic()
+    group = f"{name}-reconciler"
+    wait_for(
+        lambda: pipe.committed(group, pipe.settings.sink_dlq_topic) >= EVENTS,
+        240,
+        "every replayed record reconciled",
+    )
+    result = account(pipe, stream.events, resumed)
+    assert {d["_id"]: d for d in pipe.collection.find()} == before
+    assert pipe.read_topic(pipe.settings.dlq_topic) == []  # no duplicate-key noise for people
+    report("sink consumer group reset to the beginning", result, settings.stack_dir)
+
+
+def test_schema_evolution_mid_stream(pipe: Pipeline, settings: Settings) -> None:
+    old = Stream(pipe, EVENTS // 2, RATE / 2, seed=107).start()
+    old.wait_sent(EVENTS // 6)
+    snapshot_ids = set(pipe.stored_ids())
+    wait_for(lambda: len(snapshot_ids) > 0, 30, "some events stored before the new version")
+    before = {d["_id"]: d for d in pipe.collection.find({"_id": {"$in": list(snapshot_ids)}})}
+    schema = json.loads(load_contract(settings.schemas_dir).event_schema_str)
+    schema["fields"].append(
+        {
+            "name": "client_ip",
+            "type": ["null", "string"],
+            "default": None,
+            "doc": "Where the action came from.",
+        }
+    )
+    v2 = json.dumps(schema)
+    assert register(pipe.settings, f"{pipe.settings.raw_topic}-value", v2).version == 2
+    new = Stream(
+        pipe, EVENTS // 2, RATE / 2, seed=108, schema_str=v2, extra={"client_ip": "10.9.8.7"}
+    ).start()
+    old.join()
+    new.join()
+    restarted = time.monotonic()
+    result = account(pipe, old.events + new.events, restarted)
+    assert pipe.collection.count_documents({"client_ip": "10.9.8.7"}) == len(new.events)
+    assert pipe.collection.count_documents({"client_ip": {"$exists": True}}) == len(new.events)
+    assert {d["_id"]: d for d in pipe.collection.find({"_id": {"$in": list(before)}})} == before
+    assert consumer_lag(pipe.settings, pipe.settings.transformer_group, pipe.settings.raw_topic) == 0
+    report("schema v2 registered mid-stream", result, settings.stack_dir)
