@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     api_port: int = Field(4000, ge=1, le=65535)
     api_workers: int = Field(1, ge=1)
     api_max_per_page: int = Field(1000, ge=1)
+    api_keys_collection: str = "api_keys"
+    # Who looked at what: one record per request, kept in the store (and always logged).
+    api_access_collection: str = "api_access_log"
+    api_access_log_to_store: bool = True
+    # Per key and per API process (token bucket): requests per second and burst.
+    api_rate_limit_per_s: float = Field(50.0, gt=0)
+    api_rate_limit_burst: float = Field(100.0, ge=1)
+    api_max_body_bytes: int = Field(1024, ge=0)
+    # The key CLI clients (poke, benchmarks) present; `authtrail up` writes a development one.
+    api_key: SecretStr | None = None
 
     # --- Logging -------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,7 +1,8 @@
 """The query API: a thin Starlette app over the audit store.
 
-Built once per worker process by :func:`create_app`; the store client is opened in the
-lifespan and shared by every request. ``authtrail serve`` runs it under uvicorn.
+Built once per worker process by :func:`create_app`; the store client, the key ring, the
+rate limiter and the access recorder are created in the lifespan and shared by every
+request. ``authtrail serve`` runs it under uvicorn.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,21 +23,40 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authtrail.logs import configure_logging, get_logger
 from authtrail.settings import Settings, get_settings
+from query_service.access import AccessRecorder
+from query_service.auth import KeyRing, scoped
 from query_service.errors import EXCEPTION_HANDLERS, error_body
 from query_service.openapi import docs_page, openapi_document
 from query_service.params import InvalidParametersError, Problem, parse_query
+from query_service.rate_limit import RateLimiter
 from query_service.responses import JSONBody
 from query_service.serialize import audit_event
 from query_service.store import AuditStore
 
-log = get_logger("query_service.access")
+log = get_logger("query_service.requests")
 MAX_QUERY_STRING_BYTES = 4096
+AUDITED_PATHS = ("/audit_events", "/ready")
+
+
+def query_pairs(request: Request) -> list[tuple[str, str]]:
+    """Every (name, value) of the query string, repeats kept (Starlette's ``.get()`` keeps the last)."""
+    try:
+        return parse_qsl(
+            request.scope["query_string"].decode("latin-1"), keep_blank_values=True, errors="strict"
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidParametersError([Problem("query string", "is not valid percent-encoded UTF-8")]) from exc
 
 
 async def list_audit_events(request: Request) -> Response:
     state = request.app.state
-    query = parse_query(query_pairs(request), state.settings.api_max_per_page)
+    access = request.state.access
+    principal = await state.keys.authenticate(request)
+    access.update(key_id=principal.key_id, scope=principal.scope)
+    state.rate_limiter.take(principal.key_id)
+    query = scoped(parse_query(query_pairs(request), state.settings.api_max_per_page), principal)
     page = await state.store.page(query)
+    access.update(result_count=len(page.documents), total_count=page.total)
     return JSONBody(
         {
             "data": [audit_event(document) for document in page.documents],
@@ -49,21 +70,13 @@ async def list_audit_events(request: Request) -> Response:
     )
 
 
-def query_pairs(request: Request) -> list[tuple[str, str]]:
-    """Every (name, value) of the query string, repeats kept (Starlette's ``.get()`` keeps the last)."""
-    try:
-        return parse_qsl(
-            request.scope["query_string"].decode("latin-1"), keep_blank_values=True, errors="strict"
-        )
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidParametersError([Problem("query string", "is not valid percent-encoded UTF-8")]) from exc
-
-
 async def health(request: Request) -> Response:
     return JSONBody({"status": "ok"})
 
 
 async def ready(request: Request) -> Response:
+    principal = await request.app.state.keys.authenticate(request)
+    request.state.access.update(key_id=principal.key_id, scope=principal.scope)
     await request.app.state.store.ping()
     return JSONBody({"status": "ready"})
 
@@ -76,11 +89,13 @@ async def docs(request: Request) -> Response:
     return HTMLResponse(docs_page(request.app.state.openapi))
 
 
-class AccessLog:
-    """One line per request (method, path, status, duration), and the URL size cap."""
+class RequestBoundary:
+    """Outermost layer: size caps (answered here, in the API's JSON shape), one log line per
+    request, and the access record of every audited request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,6 +103,8 @@ class AccessLog:
             return
         started = time.perf_counter()
         status = 500
+        access: dict[str, Any] = {}
+        scope.setdefault("state", {})["access"] = access
 
         async def record_status(message: Message) -> None:
             nonlocal status
@@ -96,22 +113,44 @@ class AccessLog:
             await send(message)
 
         try:
-            if len(scope["query_string"]) > MAX_QUERY_STRING_BYTES:
-                # Outside the exception middleware: answer here, in the same JSON shape.
-                too_long = error_body(
-                    "uri_too_long", f"the query string is longer than {MAX_QUERY_STRING_BYTES} bytes"
-                )
-                await JSONBody(too_long, status_code=414)(scope, receive, record_status)
-                return
-            await self.app(scope, receive, record_status)
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, record_status)
+            else:
+                await self.app(scope, receive, record_status)
         finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
             log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                "request", method=scope["method"], path=scope["path"], status=status, duration_ms=duration_ms
             )
+            if scope["path"] in AUDITED_PATHS:
+                scope["app"].state.access_recorder.record(
+                    {
+                        "at": datetime.now(UTC),
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": duration_ms,
+                        "key_id": access.get("key_id"),
+                        "scope": access.get("scope"),
+                        "params": scope["query_string"].decode("latin-1")[:MAX_QUERY_STRING_BYTES],
+                        "result_count": access.get("result_count"),
+                        "total_count": access.get("total_count"),
+                    }
+                )
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        if len(scope["query_string"]) > MAX_QUERY_STRING_BYTES:
+            return JSONBody(
+                error_body("uri_too_long", f"the query string is longer than {MAX_QUERY_STRING_BYTES} bytes"),
+                status_code=414,
+            )
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.max_body_bytes:
+            return JSONBody(
+                error_body("request_too_large", f"request bodies are limited to {self.max_body_bytes} bytes"),
+                status_code=413,
+            )
+        return None
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -120,16 +159,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         store = AuditStore(settings)
+        database = store.client[settings.mongo_database]
         app.state.store = store
+        app.state.keys = KeyRing(database[settings.api_keys_collection])
+        app.state.rate_limiter = RateLimiter(settings.api_rate_limit_per_s, settings.api_rate_limit_burst)
+        recorder = AccessRecorder(
+            database[settings.api_access_collection] if settings.api_access_log_to_store else None
+        )
+        app.state.access_recorder = recorder
+        recorder.start()
         log.info(
             "query API started",
             url=settings.api_url,
             store=f"{settings.mongo_database}.{settings.mongo_collection}",
             query_timeout_ms=settings.mongo_query_timeout_ms,
+            rate_limit_per_s=settings.api_rate_limit_per_s,
         )
         try:
             yield {}
         finally:
+            await recorder.close()
             await store.close()
 
     app = Starlette(
@@ -145,7 +194,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.openapi = openapi_document(settings.api_max_per_page, settings.api_url)
-    app.add_middleware(AccessLog)
+    app.add_middleware(RequestBoundary, max_body_bytes=settings.api_max_body_bytes)
     return app
 
 

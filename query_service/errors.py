@@ -14,7 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authtrail.logs import get_logger
+from query_service.auth import ForbiddenError, UnauthorizedError
 from query_service.params import InvalidParametersError
+from query_service.rate_limit import RateLimitedError
 from query_service.responses import JSONBody
 from query_service.store import StoreUnavailableError
 
@@ -43,6 +45,25 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def unauthorized(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnauthorizedError)
+    challenge = 'Bearer realm="authtrail"' + (', error="invalid_token"' if exc.invalid_token else "")
+    return JSONBody(
+        error_body("unauthorized", str(exc)), status_code=401, headers={"WWW-Authenticate": challenge}
+    )
+
+
+async def forbidden(request: Request, exc: Exception) -> Response:
+    return JSONBody(error_body("forbidden", str(exc)), status_code=403)
+
+
+async def rate_limited(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimitedError)
+    return JSONBody(
+        error_body("rate_limited", str(exc)), status_code=429, headers={"Retry-After": str(exc.retry_after_s)}
+    )
+
+
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 414: "uri_too_long"}
 
 
@@ -65,6 +86,9 @@ async def unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     InvalidParametersError: invalid_parameters,
+    UnauthorizedError: unauthorized,
+    ForbiddenError: forbidden,
+    RateLimitedError: rate_limited,
     StoreUnavailableError: store_unavailable,
     HTTPException: http_error,
     Exception: unexpected,

@@ -71,6 +71,14 @@ def _error_response(description: str) -> dict[str, Any]:
 
 
 URI_TOO_LONG = _error_response("The query string is longer than 4 KB.")
+TOO_LARGE = _error_response("The request carries a body larger than allowed (1 KB).")
+UNAUTHORIZED = {
+    **_error_response("No API key, or one that is malformed, unknown or revoked."),
+    "headers": {
+        "WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="authtrail"'}
+    },
+}
+BEARER: list[dict[str, list[str]]] = [{"apiKey": []}]
 
 
 def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
@@ -113,6 +121,12 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                 "get": {
                     "operationId": "listAuditEvents",
                     "summary": "Audit events, filtered and paginated",
+                    "description": (
+                        "A company key sees its own company's events only: the company filter is applied "
+                        "server-side, and asking for another company_id is a 403. "
+                        "Operator keys see every company."
+                    ),
+                    "security": BEARER,
                     "parameters": parameters,
                     "responses": {
                         "200": {
@@ -122,7 +136,16 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                             },
                         },
                         "400": _error_response("Invalid parameters; details name each."),
+                        "401": UNAUTHORIZED,
+                        "403": _error_response("The key's company is not the one asked for."),
+                        "413": TOO_LARGE,
                         "414": URI_TOO_LONG,
+                        "429": {
+                            **_error_response("This key's request budget is spent for now."),
+                            "headers": {
+                                "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}
+                            },
+                        },
                         "503": _error_response(
                             "The store is unreachable or the query exceeded its time limit."
                         ),
@@ -140,6 +163,7 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                                 "application/json": {"schema": {"$ref": "#/components/schemas/Status"}}
                             },
                         },
+                        "413": TOO_LARGE,
                         "414": URI_TOO_LONG,
                     },
                 }
@@ -148,6 +172,7 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                 "get": {
                     "operationId": "ready",
                     "summary": "The store answers",
+                    "security": BEARER,
                     "responses": {
                         "200": {
                             "description": "Ready.",
@@ -155,6 +180,8 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                                 "application/json": {"schema": {"$ref": "#/components/schemas/Status"}}
                             },
                         },
+                        "401": UNAUTHORIZED,
+                        "413": TOO_LARGE,
                         "414": URI_TOO_LONG,
                         "503": _error_response("The store is unreachable."),
                     },
@@ -162,6 +189,14 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
             },
         },
         "components": {
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "at_<key id>_<secret>",
+                    "description": "An API key from `authtrail keys create`.",
+                }
+            },
             "schemas": {
                 "AuditEvent": AUDIT_EVENT,
                 "EventPage": {
@@ -185,7 +220,7 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                     "properties": {"status": {"type": "string"}},
                 },
                 "Error": ERROR,
-            }
+            },
         },
     }
 

@@ -67,20 +67,20 @@ class AuditStore:
                 self.collection.count_documents(conditions, maxTimeMS=self.max_time_ms),
             )
         except PyMongoError as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         return Page(documents=documents, total=total)
 
     async def ping(self) -> None:
         try:
             await self.client.admin.command("ping")
         except PyMongoError as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     async def close(self) -> None:
         await self.client.close()
 
 
-def _unavailable(exc: PyMongoError) -> StoreUnavailableError:
+def unavailable(exc: PyMongoError) -> StoreUnavailableError:
     if isinstance(exc, ExecutionTimeout) or (exc.timeout and "time limit" in str(exc)):
         return StoreUnavailableError("the query exceeded its time limit", timed_out=True)
     if exc.timeout:

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from authtrail.errors import AuthtrailError
-from scripts import dlq, emit, pipeline_cli, poke, specs, system
+from scripts import dlq, emit, keys, pipeline_cli, poke, specs, system
 from scripts.bench import cli as bench_cli
 from scripts.console import console
 from scripts.stack import cli as stack_cli
@@ -28,6 +28,8 @@ app.command("down")(system.down)
 app.add_typer(stack_cli.app, name="stack")
 app.add_typer(bench_cli.app, name="bench")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(keys.app, name="keys")
+
 app.command("create-topics")(pipeline_cli.create_topics)
 app.command("register-schemas")(pipeline_cli.register_schemas)
 app.command("deploy-connectors")(pipeline_cli.deploy_connectors)

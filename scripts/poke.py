@@ -19,6 +19,7 @@ from authtrail.kafka import consumer_lag
 from authtrail.logs import configure_logging, get_logger
 from authtrail.settings import Settings, get_settings
 from scripts.console import console
+from scripts.keys import client_key
 
 log = get_logger(__name__)
 TIMEOUT_S = 3.0
@@ -100,7 +101,9 @@ def store(settings: Settings) -> str:
 
 
 def api(settings: Settings) -> str:
-    ready = httpx.get(f"{settings.api_url}/ready", timeout=TIMEOUT_S)
+    key = client_key(settings)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    ready = httpx.get(f"{settings.api_url}/ready", headers=headers, timeout=TIMEOUT_S)
     if ready.status_code != 200:
         raise RuntimeError(f"/ready answered {ready.status_code}: {ready.text[:100]}")
     return f"{settings.api_url} ready"

@@ -24,6 +24,7 @@ from authtrail.topics import ensure_topics, topic_specs
 from scripts.console import console, step
 from scripts.deploy_connectors import deploy_sink
 from scripts.emitter import EventEmitter
+from scripts.keys import create_key, dev_key_file, key_is_live
 from scripts.register_schemas import register_contract
 from scripts.sample_events import EventFactory
 from scripts.stack.cli import print_status
@@ -52,6 +53,7 @@ def up(
             services.start(name, [sys.executable, "-m", "scripts", command], stack.layout.log(name))
     _check_services_alive(services, stack)
     _wait_api(settings, stack)
+    _ensure_development_key(settings)
     if sample:
         _emit_and_wait(settings, sample)
     _where(settings, stack)
@@ -73,6 +75,15 @@ def _check_services_alive(services: ProcessTable, stack: LocalStack) -> None:
     for name in SERVICES:
         if services.running(name) is None:
             raise StackError(f"{name} exited at start-up; see {stack.layout.log(name)}")
+
+
+def _ensure_development_key(settings: Settings) -> None:
+    """An operator key for local use, kept in .stack/operator.key (recreated if no longer valid)."""
+    path = dev_key_file(settings)
+    if path.exists() and key_is_live(settings, path.read_text().strip()):
+        return
+    path.write_text(create_key(settings, None, "development operator (authtrail up)").secret_key + "\n")
+    path.chmod(0o600)
 
 
 def _wait_api(settings: Settings, stack: LocalStack) -> None:
@@ -115,7 +126,13 @@ def _where(settings: Settings, stack: LocalStack) -> None:
     table.add_row(
         "store", f"{settings.mongo_database}.{settings.mongo_collection} on port {settings.store_port}"
     )
+    table.add_row(
+        "development operator key", f"{dev_key_file(settings)}  (authtrail keys create … for others)"
+    )
     table.add_row("logs", f"{settings.log_dir}/  and  {stack.layout.logs}/")
     table.add_row("stop", "make down   (or: authtrail down)")
     console.print(table)
-    console.print(f"try:  curl '{settings.api_url}/audit_events?per_page=2'")
+    console.print(
+        f'try:  curl -H "Authorization: Bearer $(cat {dev_key_file(settings)})" '
+        f"'{settings.api_url}/audit_events?per_page=2'"
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import requests
 import schemathesis
 from bson.raw_bson import RawBSONDocument
 from hypothesis import HealthCheck, given
@@ -29,9 +30,9 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.stack
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, headers: dict[str, str] | None = None) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return httpx.get(url, headers=headers, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -57,39 +58,50 @@ def live_api(stack: LocalStack, settings: Settings, tmp_path_factory) -> Iterato
     api.mongo.close()
 
 
+@pytest.fixture(scope="module")
+def auth(live_api: Pipeline) -> dict[str, str]:
+    return {"Authorization": f"Bearer {live_api.key()}"}
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_generated_requests_get_documented_answers_and_never_a_5xx(live_api: Pipeline, mode) -> None:
+def test_generated_requests_get_documented_answers_and_never_a_5xx(live_api: Pipeline, auth, mode) -> None:
     """schemathesis, driven by /openapi.json: valid (positive) and invalid (negative) requests for
     every operation; each answer must conform to the document (status, content type, schema)."""
     schema = schemathesis.openapi.from_url(f"{live_api.settings.api_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} == {"/audit_events", "/health", "/ready"}
-    for operation in operations:
-        if mode == GenerationMode.NEGATIVE and not list(operation.iter_parameters()):
-            continue  # nothing to get wrong in a request without parameters
-        strategy = operation.as_strategy(generation_mode=mode)
-        if mode == GenerationMode.POSITIVE:
-            # Rules OpenAPI cannot express across parameters (they are in the descriptions):
-            # valid cases are made to honour them, and every such case must then be accepted.
-            strategy = strategy.map(follow_cross_parameter_rules)
+    with requests.Session() as session:  # closed here: no socket left for the garbage collector
+        for operation in operations:
+            _fuzz(operation, mode, session, auth)
 
-        @given(case=strategy)
-        @hypothesis_settings(
-            max_examples=100,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        )
-        def check(case) -> None:
-            response = case.call(timeout=30)
-            assert response.status_code < 500, response.text
-            case.validate_response(response)
-            if response.status_code == 400:
-                body = response.json()
-                assert body["error"] == "invalid_parameters"
-                assert body["details"]
 
-        check()
+def _fuzz(operation, mode, session: requests.Session, auth: dict[str, str]) -> None:
+    if mode == GenerationMode.NEGATIVE and not list(operation.iter_parameters()):
+        return  # nothing to get wrong in a request without parameters
+
+    strategy = operation.as_strategy(generation_mode=mode)
+    if mode == GenerationMode.POSITIVE:
+        # Rules OpenAPI cannot express across parameters (they are in the descriptions):
+        # valid cases are made to honour them, and every such case must then be accepted.
+        strategy = strategy.map(follow_cross_parameter_rules)
+
+    @given(case=strategy)
+    @hypothesis_settings(
+        max_examples=100,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    def check(case) -> None:
+        response = case.call(session=session, headers=auth, timeout=30)
+        assert response.status_code < 500, response.text
+        case.validate_response(response)
+        if response.status_code == 400:
+            body = response.json()
+            assert body["error"] == "invalid_parameters"
+            assert body["details"]
+
+    check()
 
 
 def follow_cross_parameter_rules(case):
@@ -125,8 +137,8 @@ NASTY = [
 
 
 @pytest.mark.parametrize("query", NASTY)
-def test_nasty_requests_get_a_json_400(live_api: Pipeline, query: str) -> None:
-    response = httpx.get(f"{live_api.settings.api_url}/audit_events?{query}", timeout=10)
+def test_nasty_requests_get_a_json_400(live_api: Pipeline, auth, query: str) -> None:
+    response = httpx.get(f"{live_api.settings.api_url}/audit_events?{query}", headers=auth, timeout=10)
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_parameters"
 
@@ -137,17 +149,19 @@ def test_a_very_long_query_string_is_refused_cleanly(live_api: Pipeline) -> None
     assert response.json()["error"] == "uri_too_long"
 
 
-def test_a_store_outage_is_a_fast_503_and_heals_by_itself(live_api: Pipeline, stack: LocalStack) -> None:
+def test_a_store_outage_is_a_fast_503_and_heals_by_itself(
+    live_api: Pipeline, auth, stack: LocalStack
+) -> None:
     url = f"{live_api.settings.api_url}/audit_events"
-    assert httpx.get(url, timeout=10).status_code == 200
+    assert httpx.get(url, headers=auth, timeout=10).status_code == 200
     stack.stop("store")
     try:
         started = time.monotonic()
-        response = httpx.get(url, timeout=30)
+        response = httpx.get(url, headers=auth, timeout=30)
         assert (response.status_code, response.json()["error"]) == (503, "store_unavailable")
         assert time.monotonic() - started < 5
-        assert httpx.get(f"{live_api.settings.api_url}/ready", timeout=30).status_code == 503
+        assert httpx.get(f"{live_api.settings.api_url}/ready", headers=auth, timeout=30).status_code == 503
         assert httpx.get(f"{live_api.settings.api_url}/health", timeout=30).status_code == 200
     finally:
         stack.start("store")
-    wait_for(lambda: _answers(url), 60, "the API to answer again without a restart")
+    wait_for(lambda: _answers(url, auth), 60, "the API to answer again without a restart")

@@ -35,8 +35,13 @@ def test_poke_reports_every_component_and_fails_when_one_is_down(
     with pipeline(settings, unique, tmp_path, api_port=14200) as pipe:
         pipe.start("transformer")
         pipe.start("api")
-        env = {**os.environ, **pipe.settings.to_env(), "AUTHTRAIL_LOG_DIR": str(tmp_path / "poke-log")}
-        wait_for(lambda: _ready(pipe.settings.api_url), 30, "the API")
+        env = {
+            **os.environ,
+            **pipe.settings.to_env(),
+            "AUTHTRAIL_LOG_DIR": str(tmp_path / "poke-log"),
+            "AUTHTRAIL_API_KEY": pipe.key(),
+        }
+        wait_for(lambda: _up(pipe.settings.api_url), 30, "the API")
         healthy = wait_for(lambda: (r := poke(env)).returncode == 0 and r, 60, "every component up")
         lines = healthy.stdout.splitlines()
         assert [line.split()[1] for line in lines] == [c.split()[0] for c in COMPONENTS]
@@ -50,8 +55,9 @@ def test_poke_reports_every_component_and_fails_when_one_is_down(
         assert sum(line.startswith("up") for line in broken.stdout.splitlines()) == len(COMPONENTS) - 1
 
 
-def _ready(url: str) -> bool:
+def _up(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/ready", timeout=2).status_code == 200
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+
     except httpx.HTTPError:
         return False

@@ -26,6 +26,7 @@ from connect.stored_shape import StoredShape
 from query_service.app import create_app
 from query_service.params import parameter_specs
 from scripts.bench.documents import pipeline_documents
+from scripts.keys import create_key
 from scripts.stack.control import LocalStack
 
 pytestmark = pytest.mark.stack
@@ -49,9 +50,18 @@ def dataset(stack: LocalStack, settings: Settings) -> Iterator[tuple[Settings, l
 
 
 @pytest.fixture(scope="module")
-def api(dataset: tuple[Settings, list[dict[str, Any]]]) -> Iterator[TestClient]:
-    with TestClient(create_app(dataset[0]), raise_server_exceptions=False) as client:
+def operator(dataset: tuple[Settings, list[dict[str, Any]]]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_key(dataset[0], None, 'query tests').secret_key}"}
+
+
+@pytest.fixture(scope="module")
+def api(dataset: tuple[Settings, list[dict[str, Any]]], operator: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(dataset[0]), raise_server_exceptions=False, headers=operator) as client:
         yield client
+
+
+# Well-formed, so the API must ask the store about it.
+SOME_KEY = {"Authorization": "Bearer at_0123456789ab_" + "k" * 43}
 
 
 def oracle(documents: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
@@ -249,7 +259,7 @@ def test_an_unreachable_store_is_a_fast_503(settings: Settings) -> None:
     dead = settings.model_copy(
         update={"mongo_uri": SecretStr("mongodb://127.0.0.1:1/"), "mongo_server_selection_timeout_ms": 500}
     )
-    with TestClient(create_app(dead), raise_server_exceptions=False) as client:
+    with TestClient(create_app(dead), raise_server_exceptions=False, headers=SOME_KEY) as client:
         started = time.monotonic()
         response = client.get("/audit_events")
         elapsed = time.monotonic() - started
@@ -260,10 +270,10 @@ def test_an_unreachable_store_is_a_fast_503(settings: Settings) -> None:
         assert client.get("/health").status_code == 200
 
 
-def test_a_query_over_its_time_limit_is_a_503_not_a_hang(dataset) -> None:
+def test_a_query_over_its_time_limit_is_a_503_not_a_hang(dataset, operator) -> None:
     scoped, _ = dataset
     hasty = scoped.model_copy(update={"mongo_query_timeout_ms": 1})
-    with TestClient(create_app(hasty), raise_server_exceptions=False) as client:
+    with TestClient(create_app(hasty), raise_server_exceptions=False, headers=operator) as client:
         started = time.monotonic()
         response = client.get("/audit_events", params={"per_page": 1000})
         assert response.status_code == 503

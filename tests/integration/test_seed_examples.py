@@ -47,6 +47,8 @@ def test_the_seed_examples_on_pipeline_ingested_events(
         emitter.close()
         pipe.wait_stored(len(events))
         base = f"http://127.0.0.1:{api_port}"
+        auth = {"Authorization": f"Bearer {pipe.key()}"}
+
         wait_for(lambda: _up(base), 30, "authtrail serve to answer")
         stored = list(
             pipe.mongo.get_database(pipe.settings.mongo_database, codec_options=TZ_AWARE)[
@@ -54,12 +56,17 @@ def test_the_seed_examples_on_pipeline_ingested_events(
             ].find()
         )
         for params in SEED_EXAMPLES:
-            body = httpx.get(f"{base}/audit_events", params=params, timeout=30).json()
+            body = httpx.get(f"{base}/audit_events", params=params, headers=auth, timeout=30).json()
             assert {"ids": [e["id"] for e in body["data"]], "meta": body["meta"]} == oracle(stored, params), (
                 params
             )
-        assert httpx.get(f"{base}/audit_events", params={"user_id": 123}).json()["meta"]["total_count"] == 15
-        window = httpx.get(f"{base}/audit_events", params=SEED_EXAMPLES[3]).json()
+        assert (
+            httpx.get(f"{base}/audit_events", params={"user_id": 123}, headers=auth).json()["meta"][
+                "total_count"
+            ]
+            == 15
+        )
+        window = httpx.get(f"{base}/audit_events", params=SEED_EXAMPLES[3], headers=auth).json()
         assert window["data"]
         assert all(e["event_type"] == "login" for e in window["data"])
 

@@ -21,6 +21,7 @@ from authtrail.topics import ensure_topics, topic_specs
 from connect.dead_letter import header_map
 from scripts.deploy_connectors import delete_connector, deploy_sink
 from scripts.emitter import EventEmitter
+from scripts.keys import create_key
 from scripts.register_schemas import register_contract
 from scripts.stack.processes import ProcessTable, Tracked
 from tests.support.waiting import wait_for
@@ -131,6 +132,10 @@ class Pipeline:
             return records
         finally:
             consumer.close()
+
+    def key(self, company_id: int | None = None) -> str:
+        """A fresh API key on this pipeline's store (operator unless a company is given)."""
+        return create_key(self.settings, company_id, f"test {company_id or 'operator'}").secret_key
 
     def committed(self, group: str, topic: str) -> int:
         """Sum of the offsets ``group`` committed on ``topic`` (what the broker really holds)."""
