@@ -96,8 +96,14 @@ class Settings(BaseSettings):
     api_rate_limit_per_s: float = Field(50.0, gt=0)
     api_rate_limit_burst: float = Field(100.0, ge=1)
     api_max_body_bytes: int = Field(1024, ge=0)
-    # The key CLI clients (poke, benchmarks) present; `authtrail up` writes a development one.
+    # The key CLI clients (poke, benchmarks) present: this, else the file, else the development
+    # key `authtrail up` writes.
     api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    # Long-running services touch this file while their loop makes progress (container
+    # healthchecks read it with `authtrail alive`).
+    heartbeat_file: Path | None = None
+    heartbeat_max_age_s: float = Field(60.0, gt=0)
 
     # --- Logging -------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -23,6 +23,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
+from authtrail.heartbeat import Heartbeat
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter_headers
@@ -70,8 +71,10 @@ class TransformerService:
             stages=[s.alias for s in self.transformer.chain.stages],
         )
         clean = False
+        heartbeat = Heartbeat(self.settings.heartbeat_file)
         try:
             while not stop.is_set():
+                heartbeat.beat()
                 batch = self.consumer.consume(
                     num_messages=self.settings.transformer_batch_size,
                     timeout=self.settings.transformer_poll_timeout_s,

@@ -31,6 +31,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from authtrail.errors import DependencyUnavailableError
+from authtrail.heartbeat import Heartbeat
 from authtrail.kafka import consumer_config, producer_config
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
@@ -240,8 +241,10 @@ def run_sink_watch(settings: Settings, stop: threading.Event) -> None:
     log.info("sink watch started", connector=settings.connector_name, sink_dlq=settings.sink_dlq_topic)
     next_check = 0.0
     last_report = time.monotonic()
+    heartbeat = Heartbeat(settings.heartbeat_file)
     try:
         while not stop.is_set():
+            heartbeat.beat()
             if time.monotonic() >= next_check:
                 supervisor.check_once()
                 next_check = time.monotonic() + settings.sink_watch_interval_s

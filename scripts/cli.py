@@ -37,6 +37,8 @@ app.command("consume")(pipeline_cli.consume)
 app.command("sink-watch")(pipeline_cli.sink_watch)
 app.command("serve")(pipeline_cli.serve)
 app.command("poke")(poke.poke)
+app.command("alive")(pipeline_cli.alive)
+
 app.command("emit-sample")(emit.emit_sample)
 app.command("emit-load")(emit.emit_load)
 app.command(

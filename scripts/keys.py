@@ -136,8 +136,33 @@ def dev_key_file(settings: Settings) -> Path:
 
 
 def client_key(settings: Settings) -> str | None:
-    """The key CLI clients present: AUTHTRAIL_API_KEY, else the development operator key."""
+    """The key CLI clients present: AUTHTRAIL_API_KEY, else AUTHTRAIL_API_KEY_FILE, else the
+    development operator key."""
     if settings.api_key is not None:
         return settings.api_key.get_secret_value()
-    path = dev_key_file(settings)
-    return path.read_text().strip() if path.exists() else None
+    for path in (settings.api_key_file, dev_key_file(settings)):
+        if path is not None and path.exists():
+            return path.read_text().strip()
+    return None
+
+
+def ensure_operator_key(settings: Settings, path: Path, name: str) -> bool:
+    """Make ``path`` hold a live operator key (mode 600); True if a new one was created."""
+    if path.exists() and key_is_live(settings, path.read_text().strip()):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(create_key(settings, None, name).secret_key + "\n")
+    path.chmod(0o600)
+    return True
+
+
+@app.command("ensure-operator")
+def ensure_operator(
+    file: Annotated[Path, typer.Option(help="Where the operator key is kept.")],
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")] = "bootstrap operator",
+) -> None:
+    """Make FILE hold a live operator key, creating one only if needed (for deployments)."""
+    settings = get_settings()
+    configure_logging(settings, "keys", console_level="WARNING")
+    created = ensure_operator_key(settings, file, name)
+    console.print(f"{'created' if created else 'kept'} the operator key in {file}")

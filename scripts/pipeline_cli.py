@@ -98,3 +98,17 @@ def serve(
         access_log=False,  # authtrail logs one line per request itself
         server_header=False,
     )
+
+
+def alive() -> None:
+    """Exit 0 if this container's service loop beat recently (AUTHTRAIL_HEARTBEAT_FILE); for healthchecks."""
+    from authtrail.heartbeat import age_s
+
+    settings = get_settings()
+    if settings.heartbeat_file is None:
+        raise typer.BadParameter("AUTHTRAIL_HEARTBEAT_FILE is not set")
+    age = age_s(settings.heartbeat_file)
+    if age is None or age > settings.heartbeat_max_age_s:
+        typer.echo(f"stale: last beat {'never' if age is None else f'{age:.0f}s ago'}")
+        raise typer.Exit(1)
+    typer.echo(f"alive: last beat {age:.0f}s ago")

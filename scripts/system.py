@@ -24,7 +24,7 @@ from authtrail.topics import ensure_topics, topic_specs
 from scripts.console import console, step
 from scripts.deploy_connectors import deploy_sink
 from scripts.emitter import EventEmitter
-from scripts.keys import create_key, dev_key_file, key_is_live
+from scripts.keys import dev_key_file, ensure_operator_key
 from scripts.register_schemas import register_contract
 from scripts.sample_events import EventFactory
 from scripts.stack.cli import print_status
@@ -53,7 +53,7 @@ def up(
             services.start(name, [sys.executable, "-m", "scripts", command], stack.layout.log(name))
     _check_services_alive(services, stack)
     _wait_api(settings, stack)
-    _ensure_development_key(settings)
+    ensure_operator_key(settings, dev_key_file(settings), "development operator (authtrail up)")
     if sample:
         _emit_and_wait(settings, sample)
     _where(settings, stack)
@@ -75,15 +75,6 @@ def _check_services_alive(services: ProcessTable, stack: LocalStack) -> None:
     for name in SERVICES:
         if services.running(name) is None:
             raise StackError(f"{name} exited at start-up; see {stack.layout.log(name)}")
-
-
-def _ensure_development_key(settings: Settings) -> None:
-    """An operator key for local use, kept in .stack/operator.key (recreated if no longer valid)."""
-    path = dev_key_file(settings)
-    if path.exists() and key_is_live(settings, path.read_text().strip()):
-        return
-    path.write_text(create_key(settings, None, "development operator (authtrail up)").secret_key + "\n")
-    path.chmod(0o600)
 
 
 def _wait_api(settings: Settings, stack: LocalStack) -> None:

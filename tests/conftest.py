@@ -34,8 +34,20 @@ from authtrail.settings import Settings, load_settings  # noqa: E402 - after the
 from scripts.stack.control import LocalStack  # noqa: E402
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Against servers someone else runs, tests that must stop or kill servers cannot run;
+    they are skipped there, with the reason in the summary — never on the local stack."""
+    if os.environ.get("AUTHTRAIL_STACK") != "external":
+        return
+    reason = "needs to start/stop/kill servers: run `make test` on the local stack"
+    for item in items:
+        if item.get_closest_marker("control"):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
+
     return load_settings()
 
 

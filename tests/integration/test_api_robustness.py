@@ -149,6 +149,7 @@ def test_a_very_long_query_string_is_refused_cleanly(live_api: Pipeline) -> None
     assert response.json()["error"] == "uri_too_long"
 
 
+@pytest.mark.control
 def test_a_store_outage_is_a_fast_503_and_heals_by_itself(
     live_api: Pipeline, auth, stack: LocalStack
 ) -> None:

@@ -24,7 +24,7 @@ from tests.support.faults import Stream, account, report
 from tests.support.pipeline import Pipeline, pipeline
 from tests.support.waiting import wait_for
 
-pytestmark = [pytest.mark.stack, pytest.mark.fault]
+pytestmark = [pytest.mark.stack, pytest.mark.fault, pytest.mark.control]
 EVENTS, RATE = 20_000, 3_000
 
 

@@ -20,6 +20,7 @@ from scripts.stack.control import LocalStack
 pytestmark = pytest.mark.stack
 
 
+@pytest.mark.control
 def test_every_server_is_ready(stack: LocalStack) -> None:
     rows = stack.status()
     assert {row.name: row.state for row in rows} == {
@@ -32,6 +33,7 @@ def test_every_server_is_ready(stack: LocalStack) -> None:
     assert all(row.pid for row in rows)
 
 
+@pytest.mark.control
 def test_up_again_is_harmless(stack: LocalStack) -> None:
     before = {row.name: row.pid for row in stack.status()}
     stack.up()
@@ -93,6 +95,7 @@ def test_connect_lists_the_mongodb_sink_connector(stack: LocalStack, settings: S
     ).items()
 
 
+@pytest.mark.control
 def test_up_fails_naming_the_server_whose_port_is_taken(
     stack: LocalStack, settings: Settings, tmp_path
 ) -> None:
