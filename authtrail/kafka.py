@@ -69,6 +69,20 @@ def admin_client(settings: Settings) -> AdminClient:
     return AdminClient(_common(settings, "authtrail-admin"))
 
 
+def topic_end(settings: Settings, topic: str) -> int:
+    """Records written to ``topic`` so far (sum of its partitions' end offsets)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**_common(settings, "authtrail-watermarks"), "group.id": "authtrail-watermarks"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
+        )
+    finally:
+        consumer.close()
+
+
 def consumer_lag(settings: Settings, group: str, topic: str) -> int:
     """Records of ``topic`` not yet committed by ``group`` (what the broker holds, summed)."""
     from confluent_kafka import Consumer, TopicPartition

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     transformer_group: str = "authtrail-transformer"
     transforms_file: Path = PROJECT_ROOT / "connect" / "transforms.properties"
     transformer_batch_size: int = Field(2000, ge=1)
-    transformer_poll_timeout_s: float = Field(0.5, gt=0)
+    # consume() waits for a full batch or this long: the most a quiet stream adds to latency.
+    transformer_poll_timeout_s: float = Field(0.05, gt=0)
+
     # Stored offsets are committed this often (and on revoke and shutdown): the most a crash redoes.
     transformer_commit_interval_ms: int = Field(1000, ge=100)
     # How long a crashed transformer's partitions wait before another member takes them over.

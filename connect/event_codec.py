@@ -88,17 +88,11 @@ class AvroDecoder:
         self.schemas = schemas
         self.subject = subject
         self.what = what
+        self._trusted: dict[int, Any] = {}
 
-    def decode(self, data: bytes | None) -> tuple[Any, int]:
-        """The decoded datum and its writer schema id."""
-        if not data:
-            raise DecodeError(f"missing_{self.what}", f"the record has no {self.what}")
-        if len(data) < HEADER.size or data[0] != MAGIC_BYTE:
-            raise DecodeError(
-                f"not_avro_{self.what}",
-                f"{self.what} is not in the Schema Registry wire format (magic byte 0 + schema id)",
-            )
-        _, schema_id = HEADER.unpack_from(data)
+    def _trust(self, schema_id: int) -> Any:
+        """The parsed writer schema, once the registry lists it as a version of our subject
+        (checked once per id: an id never changes meaning)."""
         writer = self.schemas(schema_id)
         if writer is None:
             raise DecodeError(
@@ -110,9 +104,25 @@ class AvroDecoder:
                 f"schema id {schema_id} is not a version of {self.subject} "
                 f"(it belongs to {sorted(s for s, _ in writer.subject_versions) or 'no subject'})",
             )
+        self._trusted[schema_id] = writer.parsed
+        return writer.parsed
+
+    def decode(self, data: bytes | None) -> tuple[Any, int]:
+        """The decoded datum and its writer schema id."""
+        if not data:
+            raise DecodeError(f"missing_{self.what}", f"the record has no {self.what}")
+        if len(data) < HEADER.size or data[0] != MAGIC_BYTE:
+            raise DecodeError(
+                f"not_avro_{self.what}",
+                f"{self.what} is not in the Schema Registry wire format (magic byte 0 + schema id)",
+            )
+        _, schema_id = HEADER.unpack_from(data)
+        parsed = self._trusted.get(schema_id)
+        if parsed is None:
+            parsed = self._trust(schema_id)
         body = io.BytesIO(memoryview(data)[HEADER.size :])
         try:
-            datum = fastavro.schemaless_reader(body, writer.parsed, None)
+            datum = fastavro.schemaless_reader(body, parsed, None)
         except UnicodeDecodeError as exc:
             raise DecodeError(f"invalid_utf8_{self.what}", f"a string is not valid UTF-8: {exc}") from exc
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError… on corrupt input

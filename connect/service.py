@@ -27,7 +27,7 @@ from authtrail.heartbeat import Heartbeat
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter_headers
-from connect.transformer import EventTransformer, Forward, Outcome, RawMessage
+from connect.transformer import EventTransformer, Forward, Outcome, RawMessage, RecordProcessor
 
 log = get_logger(__name__)
 FLUSH_TIMEOUT_S = 60.0
@@ -43,7 +43,7 @@ class TransformerService:
     def __init__(
         self,
         settings: Settings,
-        transformer: EventTransformer,
+        transformer: RecordProcessor,
         consumer: Consumer,
         producer_config: dict[str, Any],
     ) -> None:
@@ -255,7 +255,14 @@ def build_service(settings: Settings) -> TransformerService:
             settings,
             settings.transformer_group,
             "authtrail-transformer",
-            **{"session.timeout.ms": settings.transformer_session_timeout_ms, "heartbeat.interval.ms": 1000},
+            **{
+                "session.timeout.ms": settings.transformer_session_timeout_ms,
+                "heartbeat.interval.ms": 1000,
+                # Prefetch a few batches, not librdkafka's default 100,000 records per partition:
+                # memory stays flat however far behind the transformer is.
+                "queued.min.messages": settings.transformer_batch_size * 2,
+                "queued.max.messages.kbytes": 16_384,
+            },
         )
     )
     return TransformerService(

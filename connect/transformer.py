@@ -3,11 +3,12 @@ configured Filter. The consume loop (``service.py``) does the I/O around it."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import orjson
 
 from authtrail.contract import key_subject, load_contract, value_subject
 from authtrail.settings import Settings
@@ -44,6 +45,14 @@ class Dropped:
 
 DROPPED = Dropped()
 Outcome = Forward | Failure | Dropped
+
+
+class RecordProcessor(Protocol):
+    """What the consume loop needs from a transformer (benchmarks swap in a pass-through)."""
+
+    chain: TransformChain
+
+    def process(self, message: RawMessage) -> Outcome: ...
 
 
 class EventTransformer:
@@ -118,4 +127,4 @@ class EventTransformer:
 def encode_key(key: Any) -> bytes:
     """The sink topic's key: compact JSON of what the chain made of it (ValueToKey gives
     ``{"user_id": 42}``), so one user's events keep one partition there too."""
-    return json.dumps(key, separators=(",", ":"), sort_keys=True, default=str).encode()
+    return orjson.dumps(key, option=orjson.OPT_SORT_KEYS, default=str)

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from authtrail.errors import AuthtrailError
 
 NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
@@ -29,6 +31,7 @@ REQUIRED = (
     "event_data",
 )
 LONG_MAX = 2**63 - 1
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 class InvalidEventError(AuthtrailError):
@@ -85,10 +88,9 @@ def validate_event(event: Any, key: Any, now_s: float, limits: Limits) -> dict[s
 
 
 def fingerprint(event: dict[str, Any]) -> str:
-    """SHA-256 of the event's canonical JSON: equal for redeliveries of one event, different
-    for a different event that reuses an id."""
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """SHA-256 of the event's canonical JSON (sorted keys, compact): equal for redeliveries of
+    one event, different for a different event that reuses an id."""
+    return hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _check_text(value: Any, name: str, max_length: int) -> None:
@@ -96,7 +98,7 @@ def _check_text(value: Any, name: str, max_length: int) -> None:
         raise InvalidEventError(
             "invalid_field", f"{name} must be a non-blank string of at most {max_length} characters"
         )
-    if any(ord(ch) < 0x20 for ch in value):
+    if _CONTROL.search(value):
         raise InvalidEventError("invalid_field", f"{name} must not contain control characters")
 
 
@@ -109,9 +111,12 @@ def _parse_event_data(text: Any, max_bytes: int) -> dict[str, Any]:
             "event_data_too_large", f"event_data is {size} bytes; the limit is {max_bytes}"
         )
     try:
+        # The stdlib parser on purpose: it keeps big integers exact (the range check below
+        # rejects them), where orjson would silently turn them into floats.
         data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise InvalidEventError("invalid_event_data", f"event_data is not valid JSON: {exc}") from exc
+
     if not isinstance(data, dict):
         raise InvalidEventError(
             "invalid_event_data", f"event_data must be a JSON object, not {type(data).__name__}"

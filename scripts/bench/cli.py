@@ -21,6 +21,67 @@ def _ready() -> Settings:
     return settings
 
 
+@app.command()
+def sustained(
+    rate: Annotated[float, typer.Option(min=1, help="Events per second.")] = 1000.0,
+    duration: Annotated[float, typer.Option(min=5, help="Seconds of load.")] = 60.0,
+) -> None:
+    """The seed's load test: sent/acked/stored, lag over time, produce→queryable latency."""
+    from scripts.bench import sustained as scenario
+
+    scenario.run(_ready(), rate, duration)
+
+
+@app.command("max-throughput")
+def max_throughput(
+    events: Annotated[int, typer.Option(min=10_000, help="Events to push through.")] = 1_000_000,
+    profile: Annotated[
+        float, typer.Option(min=0, help="Seconds of py-spy sampling of the transformer.")
+    ] = 15.0,
+) -> None:
+    """End to end as fast as possible, and each stage against its own ceiling, in one run."""
+    from scripts.bench import throughput as scenario
+
+    scenario.run(_ready(), events, profile)
+
+
+@app.command()
+def query(
+    sizes: Annotated[
+        str, typer.Option(help="Comma-separated collection sizes, e.g. 10000,100000,1000000.")
+    ] = "100000",
+    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 50,
+    duration: Annotated[float, typer.Option(min=5, help="Seconds per phase.")] = 30.0,
+) -> None:
+    """The request mix through the API and straight on the store, at each size."""
+    from scripts.bench import query as scenario
+
+    scenario.run(_ready(), [int(s) for s in sizes.split(",")], concurrency, duration)
+
+
+@app.command()
+def mixed(
+    rate: Annotated[float, typer.Option(min=1, help="Events per second ingested.")] = 1000.0,
+    duration: Annotated[float, typer.Option(min=5, help="Seconds.")] = 60.0,
+    size: Annotated[int, typer.Option(min=1000, help="Documents preloaded before the run.")] = 100_000,
+    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent query clients.")] = 10,
+) -> None:
+    """Query load while ingest runs: query latency and ingest lag/latency, both reported."""
+    from scripts.bench import mixed as scenario
+
+    scenario.run(_ready(), rate, duration, size, concurrency)
+
+
+@app.command("pass-through", hidden=True)
+def pass_through() -> None:
+    """The transformer's loop forwarding records unchanged (max-throughput's ceiling)."""
+    from scripts.bench.passthrough import run_pass_through
+
+    settings = get_settings()
+    configure_logging(settings, "pass-through", console_level="WARNING")
+    run_pass_through(settings)
+
+
 @app.command("sink-format")
 def sink_format(count: Annotated[int, typer.Option(min=1000, help="Documents per format.")] = 50_000) -> None:
     """Sink throughput of the same documents as BSON, Extended JSON and JSON-with-schema."""

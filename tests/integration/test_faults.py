@@ -18,11 +18,11 @@ import pytest
 from authtrail.contract import load_contract
 from authtrail.kafka import consumer_lag
 from authtrail.settings import Settings
+from scripts.isolated import Pipeline, pipeline
 from scripts.register_schemas import register
 from scripts.stack.control import LocalStack
+from scripts.waiting import wait_for
 from tests.support.faults import Stream, account, report
-from tests.support.pipeline import Pipeline, pipeline
-from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.fault, pytest.mark.control]
 EVENTS, RATE = 20_000, 3_000

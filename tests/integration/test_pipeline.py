@@ -18,11 +18,11 @@ from bson.raw_bson import RawBSONDocument
 
 from authtrail.contract import load_contract
 from authtrail.settings import Settings
+from scripts.isolated import Pipeline, pipeline
 from scripts.register_schemas import register
 from scripts.sample_events import EventFactory
 from scripts.stack.control import LocalStack
-from tests.support.pipeline import Pipeline, pipeline
-from tests.support.waiting import wait_for
+from scripts.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from authtrail.settings import Settings
+from scripts.isolated import pipeline
 from scripts.stack.control import LocalStack
-from tests.support.pipeline import pipeline
-from tests.support.waiting import wait_for
+from scripts.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 COMPONENTS = ("broker", "registry", "connect sink", "transformer", "store", "api")

@@ -25,11 +25,11 @@ from authtrail.settings import Settings
 from connect.stored_shape import StoredShape
 from query_service.app import create_app
 from scripts.bench.documents import pipeline_documents
+from scripts.isolated import Pipeline
 from scripts.keys import create_key
 from scripts.stack.control import LocalStack
 from scripts.stack.processes import ProcessTable
-from tests.support.pipeline import Pipeline
-from tests.support.waiting import wait_for
+from scripts.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 

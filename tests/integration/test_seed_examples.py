@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from authtrail.settings import Settings
+from scripts.isolated import pipeline
 from scripts.sample_events import EventFactory
 from scripts.stack.control import LocalStack
+from scripts.waiting import wait_for
 from tests.integration.test_query_api import oracle
-from tests.support.pipeline import pipeline
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 MAY_14_2022 = 1_652_502_000  # the seed's example window: timestamp_from=1652502000&timestamp_to=1652588400

@@ -23,7 +23,7 @@ from connect.transforms.base import TransformDataError
 from connect.transforms.chain import TransformChain
 from scripts.deploy_connectors import delete_connector, put_connector
 from scripts.stack.control import LocalStack
-from tests.support.waiting import wait_for
+from scripts.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 P = "org.apache.kafka.connect.transforms."

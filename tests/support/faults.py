@@ -14,9 +14,9 @@ from typing import Any
 
 from authtrail.kafka import consumer_lag
 from scripts.emitter import EventEmitter, TokenBucket
+from scripts.isolated import Pipeline
 from scripts.sample_events import EventFactory
-from tests.support.pipeline import Pipeline
-from tests.support.waiting import wait_for
+from scripts.waiting import wait_for
 
 
 class Stream:

@@ -1,4 +1,4 @@
-"""Wait on conditions with bounded timeouts — never on fixed sleeps."""
+"""Wait on conditions with bounded timeouts — never on fixed sleeps (tests and benchmarks)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""An isolated authtrail pipeline on the shared test stack: its own topics, subjects,
-consumer group, connector and database, and its services as real subprocesses."""
+"""An isolated authtrail pipeline on a running stack: its own topics, subjects, consumer
+group, connector and database, and its services as real subprocesses (so they can be killed).
+
+Tests build one per test; benchmarks one per run, so each starts from a known state."""
 
 from __future__ import annotations
 
@@ -24,9 +26,14 @@ from scripts.emitter import EventEmitter
 from scripts.keys import create_key
 from scripts.register_schemas import register_contract
 from scripts.stack.processes import ProcessTable, Tracked
-from tests.support.waiting import wait_for
+from scripts.waiting import wait_for
 
-SERVICE_COMMANDS = {"transformer": "consume", "sink-watch": "sink-watch", "api": "serve"}
+SERVICE_COMMANDS = {
+    "transformer": ["consume"],
+    "sink-watch": ["sink-watch"],
+    "api": ["serve"],
+    "pass-through": ["bench", "pass-through"],
+}
 
 
 class Pipeline:
@@ -67,7 +74,7 @@ class Pipeline:
         }
         return self.processes.start(
             name,
-            [sys.executable, "-m", "scripts", SERVICE_COMMANDS[service]],
+            [sys.executable, "-m", "scripts", *SERVICE_COMMANDS[service]],
             self.workdir / f"{name}.out",
             env=env,
         )

@@ -1,0 +1,62 @@
+"""PNG charts of benchmark results (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def over_time(
+    path: Path,
+    title: str,
+    rate: Sequence[tuple[float, float]],
+    latency: Sequence[tuple[float, float]],
+    lag: Sequence[tuple[float, int, int]],
+) -> Path:
+    """Three stacked panels: send rate, produce→queryable latency samples, consumer lag."""
+    figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    top.plot([t for t, _ in rate], [r for _, r in rate], color="tab:blue")
+    top.set_ylabel("events sent / s")
+    middle.scatter([t for t, _ in latency], [v * 1000 for _, v in latency], s=6, color="tab:orange")
+    middle.set_ylabel("produce → queryable (ms)")
+    bottom.plot([t for t, _, _ in lag], [a for _, a, _ in lag], label="transformer lag")
+    bottom.plot([t for t, _, _ in lag], [b for _, _, b in lag], label="sink lag")
+    bottom.set_ylabel("records behind")
+    bottom.set_xlabel("seconds")
+    bottom.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def grouped_bars(
+    path: Path,
+    title: str,
+    groups: Sequence[str],
+    series: dict[str, Sequence[float]],
+    ylabel: str,
+    log: bool = False,
+) -> Path:
+    figure, axes = plt.subplots(figsize=(max(8.0, len(groups) * 1.6), 5))
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        axes.bar([g + i * width for g in range(len(groups))], values, width, label=name)
+    axes.set_xticks(
+        [g + width * (len(series) - 1) / 2 for g in range(len(groups))], groups, rotation=20, ha="right"
+    )
+    axes.set_ylabel(ylabel)
+    if log:
+        axes.set_yscale("log")
+    axes.legend()
+    axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
