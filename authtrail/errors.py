@@ -20,5 +20,15 @@ class DependencyUnavailableError(AuthtrailError):
         self.detail = detail
 
 
+class RecordRejectedError(AuthtrailError):
+    """A record that cannot be stored, with a stable reason code (a dead-letter header) and a
+    sentence for people."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
 class StackError(AuthtrailError):
     """The local stack could not be fetched, built or started."""

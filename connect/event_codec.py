@@ -23,17 +23,14 @@ import fastavro
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from authtrail.errors import AuthtrailError, DependencyUnavailableError
+from authtrail.errors import DependencyUnavailableError, RecordRejectedError
 
 MAGIC_BYTE = 0
 HEADER = struct.Struct(">bI")
 
 
-class DecodeError(AuthtrailError):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+class DecodeError(RecordRejectedError):
+    """The record's bytes are not a readable version of the contract."""
 
 
 @dataclass(frozen=True)

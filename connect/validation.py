@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from authtrail.errors import AuthtrailError
+from authtrail.errors import RecordRejectedError
 
 NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 MAX_ID_LENGTH = 200
@@ -34,11 +34,8 @@ LONG_MAX = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
-class InvalidEventError(AuthtrailError):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+class InvalidEventError(RecordRejectedError):
+    """The record decodes, but breaks a rule Avro cannot express."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import html
 from typing import Any
 
 from query_service.params import MAX_RESULT_WINDOW, NAME_PATTERN, parameter_specs
+from query_service.serialize import AUDIT_EVENT_FIELDS
 
 ERROR = {
     "type": "object",
@@ -26,17 +27,7 @@ ERROR = {
 }
 AUDIT_EVENT = {
     "type": "object",
-    "required": [
-        "id",
-        "timestamp",
-        "user_id",
-        "company_id",
-        "event_type",
-        "event_resource_type",
-        "resource_id",
-        "event_data",
-        "ingested_at",
-    ],
+    "required": [name for name in AUDIT_EVENT_FIELDS if name != "content_sha256"],
     "properties": {
         "id": {"type": "string", "description": "The event's id, unique (the producer assigns it)."},
         "timestamp": {"type": "integer", "description": "When the action happened, epoch seconds."},

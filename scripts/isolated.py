@@ -6,6 +6,7 @@ Tests build one per test; benchmarks one per run, so each starts from a known st
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -77,6 +78,22 @@ class Pipeline:
             [sys.executable, "-m", "scripts", *SERVICE_COMMANDS[service]],
             self.workdir / f"{name}.out",
             env=env,
+        )
+
+    def cli(self, *args: str, **overrides: Any) -> subprocess.CompletedProcess[str]:
+        """Run ``authtrail <args>`` against this pipeline, as a user would."""
+        env = {
+            **os.environ,
+            **self.settings.model_copy(update=overrides).to_env(),
+            "AUTHTRAIL_LOG_DIR": str(self.workdir / "log"),
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "scripts", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
 
     def kill(self, name: str) -> None:

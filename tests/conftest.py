@@ -7,6 +7,7 @@ session reuse servers someone else runs (then the ``AUTHTRAIL_*`` addresses say 
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -62,6 +63,14 @@ def stack(settings: Settings) -> Iterator[LocalStack]:
     local.up()
     yield local
     local.down()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """Leaked sockets or processes are reported against the test that leaked them, not against
+    whichever test the garbage collector happens to run in later."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

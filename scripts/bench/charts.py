@@ -60,3 +60,22 @@ def grouped_bars(
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def lines(
+    path: Path, title: str, xs: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str
+) -> Path:
+    """One line per series over ``xs``, both axes logarithmic (how cost grows with size)."""
+    figure, axes = plt.subplots(figsize=(9, 5))
+    for name, values in series.items():
+        axes.plot(xs, values, marker="o", label=name)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.legend(fontsize="small")
+    axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

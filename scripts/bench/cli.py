@@ -51,12 +51,13 @@ def query(
         str, typer.Option(help="Comma-separated collection sizes, e.g. 10000,100000,1000000.")
     ] = "100000",
     concurrency: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 50,
-    duration: Annotated[float, typer.Option(min=5, help="Seconds per phase.")] = 30.0,
+    duration: Annotated[float, typer.Option(min=5, help="Seconds of the concurrent mix, per side.")] = 30.0,
+    repeats: Annotated[int, typer.Option(min=1, help="Requests of each type alone, per side.")] = 5,
 ) -> None:
-    """The request mix through the API and straight on the store, at each size."""
+    """Each request type alone, then the mix at CONCURRENCY — through the API and straight on the store."""
     from scripts.bench import query as scenario
 
-    scenario.run(_ready(), [int(s) for s in sizes.split(",")], concurrency, duration)
+    scenario.run(_ready(), [int(s) for s in sizes.split(",")], concurrency, duration, repeats)
 
 
 @app.command()

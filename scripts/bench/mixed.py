@@ -12,8 +12,6 @@ import threading
 import uuid
 from typing import Any
 
-import httpx
-
 from authtrail.settings import Settings
 from scripts.bench import charts
 from scripts.bench.query import API_PORT, load, request_mix, through_api
@@ -23,7 +21,7 @@ from scripts.bench.sustained import drive
 from scripts.console import console, step
 from scripts.isolated import Pipeline
 from scripts.keys import create_key
-from scripts.waiting import wait_for
+from scripts.waiting import http_ok, wait_for
 
 
 def run(settings: Settings, rate: float, duration: float, size: int, concurrency: int) -> BenchResult:
@@ -53,7 +51,7 @@ def run(settings: Settings, rate: float, duration: float, size: int, concurrency
         pipe.start("transformer")
         pipe.start("sink-watch")
         pipe.start("api")
-        wait_for(lambda: _healthy(pipe.settings.api_url), 60, "authtrail serve")
+        wait_for(lambda: http_ok(f"{pipe.settings.api_url}/health"), 60, "authtrail serve")
         key = create_key(pipe.settings, None, "benchmark").secret_key
         ingest: dict[str, Any] = {}
         ingester = threading.Thread(
@@ -61,7 +59,7 @@ def run(settings: Settings, rate: float, duration: float, size: int, concurrency
         )
         ingester.start()
         with step(f"{concurrency} query clients while ingesting {rate:,.0f}/s for {duration:.0f} s"):
-            samples = asyncio.run(
+            _, samples = asyncio.run(
                 through_api(pipe.settings.api_url, key, request_mix(loaded["sample"]), concurrency, duration)
             )
         ingester.join(600)
@@ -78,13 +76,6 @@ def run(settings: Settings, rate: float, duration: float, size: int, concurrency
     }
     _report(result)
     return result
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _report(result: BenchResult) -> None:

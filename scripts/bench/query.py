@@ -1,11 +1,15 @@
 """``authtrail bench query``: the API under a fixed mix of requests, next to the store's own cost.
 
-For each size N: N pipeline-shaped documents are bulk-inserted (``insert_many`` of the
+For each size N, N pipeline-shaped documents are bulk-inserted (``insert_many`` of the
 documents the transformer would produce, then the query indexes are built) into a fresh
-database; ``authtrail serve`` answers a fixed mix of seven request types from ``concurrency``
-concurrent clients for ``duration`` seconds; then the same queries — page and count,
-concurrently, under the same time limit — go straight to the store through pymongo with the
-same concurrency. Per type: throughput, p50/p95/p99, errors, and API p50 / direct p50.
+database, and ``authtrail serve`` answers the issue's seven request types in two phases:
+
+1. **alone**: each request type by itself, one client, ``solo_repeats`` times — through the API
+   and straight through pymongo (page and count concurrently, the API's own store work, under
+   the same time limit). This is each query's cost without queueing, how it grows with N, and
+   the API's overhead as the ratio of the two p50s, measured where the store is not saturated.
+2. **mix**: ``concurrency`` clients cycle through the seven types for ``duration`` seconds, API
+   and then direct: throughput, p50/p95/p99 and errors under load.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import itertools
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,10 +40,11 @@ from scripts.bench.throughput import PeakRss
 from scripts.console import step
 from scripts.isolated import Pipeline
 from scripts.keys import create_key
-from scripts.waiting import wait_for
+from scripts.waiting import http_ok, wait_for
 
 API_PORT = 14999
 SPREAD_S = 30 * 86_400  # events spread over the past 30 days
+Call = Callable[[dict[str, Any]], Awaitable[bool]]
 
 
 @dataclass
@@ -96,7 +102,18 @@ def load(settings: Settings, database: str, count: int, users: int) -> dict[str,
     }
 
 
-async def _drive(call: Any, mix: dict[str, dict[str, Any]], concurrency: int, duration: float) -> Samples:
+async def alone(call: Call, mix: dict[str, dict[str, Any]], repeats: int) -> Samples:
+    samples = Samples()
+    for kind, params in mix.items():
+        for _ in range(repeats):
+            started = time.perf_counter()
+            if not await call(params):
+                samples.errors[kind] += 1
+            samples.latencies[kind].append(time.perf_counter() - started)
+    return samples
+
+
+async def concurrently(call: Call, mix: dict[str, dict[str, Any]], clients: int, duration: float) -> Samples:
     samples = Samples()
     order = itertools.cycle(list(mix))
     deadline = time.monotonic() + duration
@@ -105,21 +122,21 @@ async def _drive(call: Any, mix: dict[str, dict[str, Any]], concurrency: int, du
         while time.monotonic() < deadline:
             kind = next(order)
             started = time.perf_counter()
-            ok = await call(mix[kind])
-            samples.latencies[kind].append(time.perf_counter() - started)
-            if not ok:
+            if not await call(mix[kind]):
                 samples.errors[kind] += 1
+            samples.latencies[kind].append(time.perf_counter() - started)
 
     started = time.monotonic()
-    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    await asyncio.gather(*(client_loop() for _ in range(clients)))
     samples.seconds = time.monotonic() - started
     return samples
 
 
 async def through_api(
-    url: str, key: str, mix: dict[str, dict[str, Any]], concurrency: int, duration: float
-) -> Samples:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    url: str, key: str, mix: dict[str, dict[str, Any]], clients: int, duration: float, repeats: int = 0
+) -> tuple[Samples, Samples]:
+    """(alone, mix) samples of requests to the API."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
         base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=60
     ) as client:
@@ -127,14 +144,20 @@ async def through_api(
         async def call(params: dict[str, Any]) -> bool:
             return (await client.get("/audit_events", params=params)).status_code == 200
 
-        return await _drive(call, mix, concurrency, duration)
+        return await alone(call, mix, repeats), await concurrently(call, mix, clients, duration)
 
 
 async def direct(
-    settings: Settings, database: str, mix: dict[str, dict[str, Any]], concurrency: int, duration: float
-) -> Samples:
+    settings: Settings,
+    database: str,
+    mix: dict[str, dict[str, Any]],
+    clients: int,
+    duration: float,
+    repeats: int,
+) -> tuple[Samples, Samples]:
+    """(alone, mix) samples of the same store work the API does, without the API."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo_uri.get_secret_value(), maxPoolSize=concurrency * 2, tz_aware=True
+        settings.mongo_uri.get_secret_value(), maxPoolSize=clients * 2, tz_aware=True
     )
     collection = client[database][settings.mongo_collection]
     limit_ms = settings.mongo_query_timeout_ms
@@ -154,31 +177,32 @@ async def direct(
         return True
 
     try:
-        return await _drive(call, mix, concurrency, duration)
+        return await alone(call, mix, repeats), await concurrently(call, mix, clients, duration)
     finally:
         await client.close()
 
 
-def run(settings: Settings, sizes: list[int], concurrency: int, duration: float) -> BenchResult:
+def run(settings: Settings, sizes: list[int], concurrency: int, duration: float, repeats: int) -> BenchResult:
     result = BenchResult(
         "query",
         {
             "sizes": sizes,
             "concurrency": concurrency,
             "duration_s": duration,
+            "alone_repeats": repeats,
             "api_workers": settings.api_workers,
             "query_timeout_ms": settings.mongo_query_timeout_ms,
             "load": "insert_many of pipeline-shaped documents, then the query indexes",
         },
     )
     for size in sizes:
-        result.figures[str(size)] = _one_size(settings, size, concurrency, duration, result.started)
+        result.figures[str(size)] = _one_size(settings, size, concurrency, duration, repeats, result.started)
     _report(result)
     return result
 
 
 def _one_size(
-    settings: Settings, size: int, concurrency: int, duration: float, started: str
+    settings: Settings, size: int, concurrency: int, duration: float, repeats: int, started: str
 ) -> dict[str, Any]:
     database = f"bench_query_{uuid.uuid4().hex[:8]}"
     scoped = settings.model_copy(
@@ -196,15 +220,19 @@ def _one_size(
     api.settings = scoped
     try:
         process = api.start("api")
-        wait_for(lambda: _healthy(scoped.api_url), 60, "authtrail serve")
+        wait_for(lambda: http_ok(f"{scoped.api_url}/health"), 60, "authtrail serve")
         key = create_key(scoped, None, "benchmark").secret_key
         mix = request_mix(loaded["sample"])
         memory = PeakRss(process.pid)
-        with step(f"N={size:,}: {concurrency} clients on the API for {duration:.0f} s"):
-            api_samples = asyncio.run(through_api(scoped.api_url, key, mix, concurrency, duration))
+        with step(f"N={size:,}: each request alone, then {concurrency} clients, through the API"):
+            api_alone, api_mix = asyncio.run(
+                through_api(scoped.api_url, key, mix, concurrency, duration, repeats)
+            )
         api_rss = memory.stop()
-        with step(f"N={size:,}: {concurrency} clients straight on the store for {duration:.0f} s"):
-            direct_samples = asyncio.run(direct(scoped, database, mix, concurrency, duration))
+        with step(f"N={size:,}: the same straight on the store"):
+            direct_alone, direct_mix = asyncio.run(
+                direct(scoped, database, mix, concurrency, duration, repeats)
+            )
     finally:
         api.close()
         cleanup: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
@@ -212,79 +240,101 @@ def _one_size(
             cleanup.drop_database(database)
     per_type = {}
     for kind in mix:
-        through = percentiles_ms(api_samples.latencies[kind])
-        store = percentiles_ms(direct_samples.latencies[kind])
+        one_api, one_direct = (
+            percentiles_ms(api_alone.latencies[kind]),
+            percentiles_ms(direct_alone.latencies[kind]),
+        )
+        many_api, many_direct = (
+            percentiles_ms(api_mix.latencies[kind]),
+            percentiles_ms(direct_mix.latencies[kind]),
+        )
         per_type[kind] = {
-            "api": {
-                **through,
-                "per_s": per_second(through["count"], api_samples.seconds),
-                "errors": api_samples.errors[kind],
+            "alone": {
+                "api": one_api,
+                "direct": one_direct,
+                "api_errors": api_alone.errors[kind],
+                "direct_errors": direct_alone.errors[kind],
+                "api_over_direct_p50": round(one_api["p50"] / one_direct["p50"], 2)
+                if one_direct["p50"]
+                else None,
             },
-            "direct": {
-                **store,
-                "per_s": per_second(store["count"], direct_samples.seconds),
-                "errors": direct_samples.errors[kind],
+            "mix": {
+                "api": {
+                    **many_api,
+                    "per_s": per_second(many_api["count"], api_mix.seconds),
+                    "errors": api_mix.errors[kind],
+                },
+                "direct": {
+                    **many_direct,
+                    "per_s": per_second(many_direct["count"], direct_mix.seconds),
+                    "errors": direct_mix.errors[kind],
+                },
             },
-            "api_over_direct_p50": round(through["p50"] / store["p50"], 2) if store["p50"] else None,
         }
     return {"load": loaded, "api_peak_rss_mb": api_rss, "request_types": per_type}
 
 
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _report(result: BenchResult) -> None:
-    for size, figures in result.figures.items():
-        rows = []
-        for kind, f in figures["request_types"].items():
-            rows.append(
-                [
-                    kind,
-                    f["api"]["per_s"],
-                    f["api"]["p50"],
-                    f["api"]["p95"],
-                    f["api"]["p99"],
-                    f["api"]["errors"],
-                    f["direct"]["p50"],
-                    f["direct"]["p99"],
-                    f["direct"]["errors"],
-                    f["api_over_direct_p50"] or "-",
-                ]
-            )
+    sizes = [str(s) for s in result.parameters["sizes"]]
+    for size in sizes:
+        figures = result.figures[size]
+        kinds = figures["request_types"]
         print_table(
-            f"query mix, N={int(size):,}, {result.parameters['concurrency']} clients, API peak RSS "
-            f"{figures['api_peak_rss_mb']} MB",
+            f"N={int(size):,}: each request alone (ms)",
+            ["request", "API p50", "API p95", "direct p50", "direct p95", "API/direct", "errors"],
             [
-                "request",
-                "req/s",
-                "p50 ms",
-                "p95 ms",
-                "p99 ms",
-                "errors",
-                "direct p50",
-                "direct p99",
-                "direct err",
-                "API/direct p50",
+                [
+                    k,
+                    t["alone"]["api"]["p50"],
+                    t["alone"]["api"]["p95"],
+                    t["alone"]["direct"]["p50"],
+                    t["alone"]["direct"]["p95"],
+                    t["alone"]["api_over_direct_p50"] or "-",
+                    t["alone"]["api_errors"],
+                ]
+                for k, t in kinds.items()
             ],
-            rows,
         )
-    last = result.figures[str(result.parameters["sizes"][-1])]["request_types"]
-    kinds = list(last)
+        print_table(
+            f"N={int(size):,}: {result.parameters['concurrency']} clients, mixed (API peak RSS "
+            f"{figures['api_peak_rss_mb']} MB)",
+            ["request", "req/s", "p50", "p95", "p99", "errors", "direct p50", "direct errors"],
+            [
+                [
+                    k,
+                    t["mix"]["api"]["per_s"],
+                    t["mix"]["api"]["p50"],
+                    t["mix"]["api"]["p95"],
+                    t["mix"]["api"]["p99"],
+                    t["mix"]["api"]["errors"],
+                    t["mix"]["direct"]["p50"],
+                    t["mix"]["direct"]["errors"],
+                ]
+                for k, t in kinds.items()
+            ],
+        )
+    kinds = list(result.figures[sizes[-1]]["request_types"])
+    last = result.figures[sizes[-1]]["request_types"]
     charts.grouped_bars(
         result.path("png"),
-        f"latency per request type (N={result.parameters['sizes'][-1]:,})",
+        f"latency per request type, alone and under load (N={int(sizes[-1]):,})",
         kinds,
         {
-            "API p50": [last[k]["api"]["p50"] for k in kinds],
-            "API p99": [last[k]["api"]["p99"] for k in kinds],
-            "direct p50": [last[k]["direct"]["p50"] for k in kinds],
-            "direct p99": [last[k]["direct"]["p99"] for k in kinds],
+            "API alone p50": [last[k]["alone"]["api"]["p50"] for k in kinds],
+            "direct alone p50": [last[k]["alone"]["direct"]["p50"] for k in kinds],
+            "API mixed p99": [last[k]["mix"]["api"]["p99"] for k in kinds],
+            "direct mixed p99": [last[k]["mix"]["direct"]["p99"] for k in kinds],
         },
         "milliseconds (log)",
         log=True,
     )
+    if len(sizes) > 1:
+        charts.lines(
+            result.path("scaling.png"),
+            "each request alone through the API: p50 by collection size",
+            [int(s) for s in sizes],
+            {k: [result.figures[s]["request_types"][k]["alone"]["api"]["p50"] for s in sizes] for k in kinds},
+            "documents",
+            "p50 ms",
+        )
     result.save()

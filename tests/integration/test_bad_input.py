@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 import subprocess
-import sys
 import time
 
 import fastavro
@@ -182,15 +180,7 @@ def test_every_kind_of_bad_record_is_dead_lettered_with_its_reason(
 
 
 def dlq_cli(pipe: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **pipe.settings.to_env(), "AUTHTRAIL_LOG_DIR": str(pipe.workdir / "log")}
-    return subprocess.run(
-        [sys.executable, "-m", "scripts", "dlq", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return pipe.cli("dlq", *args)
 
 
 def test_dead_letters_are_inspected_then_replayed_after_a_fix_idempotently(

@@ -29,7 +29,7 @@ from scripts.isolated import Pipeline
 from scripts.keys import create_key
 from scripts.stack.control import LocalStack
 from scripts.stack.processes import ProcessTable
-from scripts.waiting import wait_for
+from scripts.waiting import http_ok, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -201,15 +201,8 @@ def _serve(settings: Settings, port: int, workdir: Path) -> Pipeline:
     api = Pipeline(settings, f"p{port}", workdir, api_port=port)
     api.settings = api.settings.model_copy(update={"mongo_database": settings.mongo_database})
     api.start("api")
-    wait_for(lambda: _up(api.settings.api_url), 30, f"authtrail serve on {port}")
+    wait_for(lambda: http_ok(f"{api.settings.api_url}/health"), 30, f"authtrail serve on {port}")
     return api
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_a_revoked_key_stops_working_at_once_in_every_api_process(tenants, tmp_path) -> None:

@@ -14,7 +14,7 @@ from authtrail.settings import Settings
 from scripts.isolated import pipeline
 from scripts.sample_events import EventFactory
 from scripts.stack.control import LocalStack
-from scripts.waiting import wait_for
+from scripts.waiting import http_ok, wait_for
 from tests.integration.test_query_api import oracle
 
 pytestmark = pytest.mark.stack
@@ -49,7 +49,7 @@ def test_the_seed_examples_on_pipeline_ingested_events(
         base = f"http://127.0.0.1:{api_port}"
         auth = {"Authorization": f"Bearer {pipe.key()}"}
 
-        wait_for(lambda: _up(base), 30, "authtrail serve to answer")
+        wait_for(lambda: http_ok(f"{base}/health"), 30, "authtrail serve to answer")
         stored = list(
             pipe.mongo.get_database(pipe.settings.mongo_database, codec_options=TZ_AWARE)[
                 pipe.settings.mongo_collection
@@ -74,10 +74,3 @@ def test_the_seed_examples_on_pipeline_ingested_events(
         requests = [line for line in log_lines if line.get("event") == "request"]
         assert {"method", "path", "status", "duration_ms"} <= requests[-1].keys()
         assert any(r["path"] == "/audit_events" and r["status"] == 200 for r in requests)
-
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
