@@ -177,10 +177,18 @@ class Pipeline:
         finally:
             consumer.close()
 
-    def close(self) -> None:
+    def close(self, drop_data: bool = False) -> None:
+        """Stop its processes and its connector; ``drop_data`` also drops its database and
+        topics (benchmarks, which would otherwise leave millions of events on the dev stack)."""
         for name in list(self.processes.run_dir.glob("*.json")):
             self.processes.stop(name.stem)
         delete_connector(self.settings.connect_url, self.settings.connector_name)
+        if drop_data:
+            self.mongo.drop_database(self.settings.mongo_database)
+            admin = admin_client(self.settings)  # held: the futures die with their client
+            topics = [spec.name for spec in topic_specs(self.settings)]
+            for future in admin.delete_topics(topics, operation_timeout=30).values():
+                future.result()
         self.mongo.close()
 
 

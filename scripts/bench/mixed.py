@@ -17,7 +17,7 @@ from scripts.bench import charts
 from scripts.bench.query import API_PORT, load, request_mix, through_api
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
 from scripts.bench.stats import per_second, percentiles_ms
-from scripts.bench.sustained import drive
+from scripts.bench.sustained import PROBE_EVERY, drive
 from scripts.console import console, step
 from scripts.isolated import Pipeline
 from scripts.keys import create_key
@@ -55,7 +55,8 @@ def run(settings: Settings, rate: float, duration: float, size: int, concurrency
         key = create_key(pipe.settings, None, "benchmark").secret_key
         ingest: dict[str, Any] = {}
         ingester = threading.Thread(
-            target=lambda: ingest.update(drive(pipe, rate, duration, 20)), daemon=True
+            target=lambda: ingest.update(drive(pipe, rate, duration, PROBE_EVERY, preloaded=size)),
+            daemon=True,
         )
         ingester.start()
         with step(f"{concurrency} query clients while ingesting {rate:,.0f}/s for {duration:.0f} s"):
@@ -64,7 +65,7 @@ def run(settings: Settings, rate: float, duration: float, size: int, concurrency
             )
         ingester.join(600)
     finally:
-        pipe.close()
+        pipe.close(drop_data=True)
     result.figures["ingest"] = ingest
     result.figures["queries"] = {
         kind: {

@@ -71,10 +71,12 @@ class BenchResult:
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(*columns, title=title)
     for row in rows:
-        table.add_row(
-            *(
-                f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
-                for v in row
-            )
-        )
+        table.add_row(*(_cell(v) for v in row))
     console.print(table)
+
+
+def _cell(value: Any) -> str:
+    """Thousands separators; two decimals below 10, where ratios live (0.12, not 0.1)."""
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)

@@ -25,4 +25,8 @@ def percentiles_ms(seconds: Sequence[float]) -> dict[str, Any]:
 
 
 def per_second(count: int, seconds: float) -> float:
-    return round(count / seconds, 1) if seconds > 0 else 0.0
+    """Rounded to 0.1 — or to 0.01 below 1/s, where 0.1 would read as nothing."""
+    if seconds <= 0:
+        return 0.0
+    rate = count / seconds
+    return round(rate, 1 if rate >= 1 else 2)

@@ -25,9 +25,10 @@ from scripts.sample_events import EventFactory
 from scripts.waiting import wait_for
 
 DRAIN_TIMEOUT_S = 300
+PROBE_EVERY = 200  # one event in 200 is timed (see probe.py: each lookup scans on FerretDB)
 
 
-def run(settings: Settings, rate: float, duration: float, sample_every: int = 20) -> BenchResult:
+def run(settings: Settings, rate: float, duration: float, sample_every: int = PROBE_EVERY) -> BenchResult:
     result = BenchResult(
         "sustained",
         {
@@ -49,13 +50,16 @@ def run(settings: Settings, rate: float, duration: float, sample_every: int = 20
         figures = drive(pipe, rate, duration, sample_every)
         result.figures.update(figures)
     finally:
-        pipe.close()
+        pipe.close(drop_data=True)
     _report(result)
     return result
 
 
-def drive(pipe: Pipeline, rate: float, duration: float, sample_every: int) -> dict[str, Any]:
-    """Send at ``rate`` for ``duration`` s into a running pipeline; measure until drained."""
+def drive(
+    pipe: Pipeline, rate: float, duration: float, sample_every: int, preloaded: int = 0
+) -> dict[str, Any]:
+    """Send at ``rate`` for ``duration`` s into a running pipeline (whose collection already
+    holds ``preloaded`` documents); measure until drained."""
     factory = EventFactory()
     emitter = pipe.emitter()
     probe = LatencyProbe(pipe.settings, every=sample_every).start()
@@ -83,7 +87,7 @@ def drive(pipe: Pipeline, rate: float, duration: float, sample_every: int) -> di
     probe.stop()
     lag.stop()
     emitter.close()
-    stored = pipe.collection.count_documents({})
+    stored = pipe.collection.count_documents({}) - preloaded
     latency = percentiles_ms([latency for _, latency in probe.samples])
     return {
         "sent": emitter.counts.sent,

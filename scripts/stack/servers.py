@@ -10,6 +10,7 @@ import base64
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -251,9 +252,23 @@ def _postgres(settings: Settings, artifacts: Artifacts, layout: Layout) -> Serve
             "-c",
             "synchronous_commit=off",
         ],
-        ready=lambda: _port_open(settings.postgres_port),
+        ready=lambda: _postgres_accepting(settings.postgres_port),
         prepare=prepare,
     )
+
+
+def _postgres_accepting(port: int) -> bool:
+    """What pg_isready checks: the server answers a startup message with an authentication
+    request ('R'), not an error such as "the database system is starting up" — after an unclean
+    stop, PostgreSQL listens during crash recovery, long before it accepts connections."""
+    parameters = f"user\0{POSTGRES_USER}\0database\0postgres\0\0".encode()
+    startup = struct.pack("!II", 8 + len(parameters), 3 << 16) + parameters  # protocol 3.0
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=PROBE_TIMEOUT_S) as sock:
+            sock.sendall(startup)
+            return sock.recv(1) == b"R"
+    except OSError:
+        return False
 
 
 def _run_postgres_tool(argv: list[str], what: str, stdin: str | None = None) -> None:
