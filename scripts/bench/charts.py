@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 
 def over_time(
@@ -30,10 +31,7 @@ def over_time(
     bottom.set_xlabel("seconds")
     bottom.legend()
     figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def grouped_bars(
@@ -56,10 +54,7 @@ def grouped_bars(
         axes.set_yscale("log")
     axes.legend()
     axes.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def lines(
@@ -75,6 +70,10 @@ def lines(
     axes.set_ylabel(ylabel)
     axes.legend(fontsize="small")
     axes.set_title(title)
+    return _save(figure, path)
+
+
+def _save(figure: Figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
