@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # How long a crashed transformer's partitions wait before another member takes them over.
 
     transformer_session_timeout_ms: int = Field(10_000, ge=1000)
+    # One record failing with an unexpected error is dead-lettered (internal_error, kept for
+    # replay); this many in a row is a bug, not bad data: the transformer stops instead.
+    transformer_max_internal_errors_in_a_row: int = Field(20, ge=1)
     max_event_data_bytes: int = Field(64 * 1024, ge=1)
     max_event_age_days: int = Field(3650, ge=1)
     max_event_future_s: int = Field(300, ge=0)
@@ -77,6 +80,9 @@ class Settings(BaseSettings):
     connector_config_file: Path = PROJECT_ROOT / "connect" / "mongo-sink.json"
     connector_tasks_max: int = Field(2, ge=1)
     sink_watch_interval_s: float = Field(2.0, gt=0)
+    # Records per partition a quarantine writes itself when one record stalls the sink: at least
+    # what a sink task consumes between two offset commits (max.poll.records is 2,000).
+    sink_quarantine_window: int = Field(5000, ge=1)
 
     # --- Store (MongoDB wire protocol) ---------------------------------------------------
     mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
@@ -157,12 +163,14 @@ class Settings(BaseSettings):
         return {name: str(value) for name, value in self}
 
     def to_env(self) -> dict[str, str]:
-        """These settings as ``AUTHTRAIL_*`` variables, secrets included: for child processes."""
+        """These settings as ``AUTHTRAIL_*`` variables, secrets included: for child processes.
+        Unset values are left out (the child then has them unset too, not the text "None")."""
         return {
             ENV_PREFIX + name.upper(): value.get_secret_value()
             if isinstance(value, SecretStr)
             else str(value)
             for name, value in self
+            if value is not None
         }
 
     @classmethod

@@ -5,6 +5,8 @@ Headers (all UTF-8):
   authtrail.error.detail     a sentence for people
   authtrail.error.stage      decode | validate | transform | shape
   authtrail.error.exception  the error's class
+  authtrail.error.path / .rule   for values the stored-document contract refuses: where
+                             (e.g. event_data.items[2]) and which rule (connect/storable.py)
   authtrail.source.topic / .partition / .offset / .timestamp   where the record came from
 The record's own headers are kept in front of these, so a replay can restore it exactly.
 """
@@ -19,6 +21,8 @@ REASON = "authtrail.error.reason"
 DETAIL = "authtrail.error.detail"
 STAGE = "authtrail.error.stage"
 EXCEPTION = "authtrail.error.exception"
+PATH = "authtrail.error.path"
+RULE = "authtrail.error.rule"
 SOURCE_TOPIC = "authtrail.source.topic"
 SOURCE_PARTITION = "authtrail.source.partition"
 SOURCE_OFFSET = "authtrail.source.offset"
@@ -32,6 +36,8 @@ class Failure:
     reason: str
     detail: str
     exception: str
+    path: str = ""
+    rule: str = ""
 
 
 def dead_letter_headers(
@@ -47,6 +53,7 @@ def dead_letter_headers(
         DETAIL: failure.detail[:MAX_DETAIL],
         STAGE: failure.stage,
         EXCEPTION: failure.exception,
+        **({PATH: failure.path, RULE: failure.rule} if failure.rule else {}),
         SOURCE_TOPIC: topic,
         SOURCE_PARTITION: str(partition),
         SOURCE_OFFSET: str(offset),

@@ -20,13 +20,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastavro
+import httpx
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+from fastavro.schema import SchemaParseException
 
 from authtrail.errors import DependencyUnavailableError, RecordRejectedError
 
 MAGIC_BYTE = 0
 HEADER = struct.Struct(">bI")
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What the registry client raises when it cannot reach the registry: httpx's transport
+    errors — of httpx2 when installed, which confluent-kafka then uses instead of httpx."""
+    errors: tuple[type[BaseException], ...] = (httpx.TransportError, OSError)
+    try:
+        import httpx2  # type: ignore[import-not-found,unused-ignore]
+
+        errors += (httpx2.TransportError,)
+    except ImportError:
+        pass
+    return errors
+
+
+TRANSPORT_ERRORS = _transport_errors()
 
 
 class DecodeError(RecordRejectedError):
@@ -64,15 +82,16 @@ class RegistrySchemas:
             if exc.http_status_code == 404:
                 return None
             raise DependencyUnavailableError("schema registry", str(exc)) from exc
-        except Exception as exc:  # connection refused, timeout…
+        except TRANSPORT_ERRORS as exc:  # connection refused, reset, timeout (anything else is a bug)
             raise DependencyUnavailableError("schema registry", f"{type(exc).__name__}: {exc}") from exc
+        subject_versions = frozenset((str(v.subject), int(v.version or 0)) for v in versions)
         if schema.schema_type not in (None, "AVRO") or schema.schema_str is None:
-            return WriterSchema(schema_id, None, frozenset())
-        return WriterSchema(
-            schema_id=schema_id,
-            parsed=fastavro.parse_schema(json.loads(schema.schema_str)),
-            subject_versions=frozenset((str(v.subject), int(v.version or 0)) for v in versions),
-        )
+            return WriterSchema(schema_id, None, subject_versions)
+        try:
+            parsed = fastavro.parse_schema(json.loads(schema.schema_str))
+        except (ValueError, SchemaParseException):  # registered, but not Avro this reader can use
+            return WriterSchema(schema_id, None, subject_versions)
+        return WriterSchema(schema_id=schema_id, parsed=parsed, subject_versions=subject_versions)
 
     def close(self) -> None:
         self._client.close()
@@ -95,7 +114,13 @@ class AvroDecoder:
             raise DecodeError(
                 f"unknown_schema_id_{self.what}", f"schema id {schema_id} is not in the registry"
             )
-        if writer.parsed is None or not any(s == self.subject for s, _ in writer.subject_versions):
+        ours = any(s == self.subject for s, _ in writer.subject_versions)
+        if writer.parsed is None and ours:
+            raise DecodeError(
+                f"wrong_schema_{self.what}",
+                f"schema id {schema_id} of {self.subject} is not an Avro schema this transformer can read",
+            )
+        if writer.parsed is None or not ours:
             raise DecodeError(
                 f"wrong_schema_{self.what}",
                 f"schema id {schema_id} is not a version of {self.subject} "

@@ -2,14 +2,22 @@
 
 Delivery guarantee, by construction (at-least-once; the idempotent store makes it
 exactly-once in effect):
-1. consume a batch; 2. produce every outcome (sink or dead-letter topic) without waiting;
-3. ``flush`` — wait until the broker acknowledged all of them (acks=all, idempotent);
+1. consume a batch and work out every record's outcome — nothing is produced yet, so a
+   registry outage half-way through leaves nothing behind to be duplicated;
+2. produce every outcome (sink or dead-letter topic) without waiting;
+3. ``flush`` — wait until the broker acknowledged all of them (acks=all, idempotent), and
+   check every delivery report (a failed delivery is not "queued", see ``authtrail.delivery``);
 4. only then *store* the batch's offsets; librdkafka commits stored offsets every second,
    and we commit synchronously on partition revoke and at shutdown.
-If any delivery failed, or the registry could not be asked, the batch's partitions are
-rewound to its first offsets and the batch is redone after a back-off — never skipped.
-A crash between 3 and the next commit redelivers at most ~1 s of records; the sink stores
-each event once whatever it receives.
+If a delivery failed, or the registry could not be asked, *every* partition the batch
+touched is rewound to its first offset in the batch and the batch is redone after a
+back-off — never skipped (``connect.offsets``). A crash between 3 and the next commit
+redelivers at most ~1 s of records; the sink stores each event once whatever it receives.
+
+Errors that are not a bad record and not a down dependency are bugs: one is dead-lettered
+as ``internal_error`` (the record is kept for replay), but a run of them stops the
+transformer — exit status 1, the failing batch uncommitted — rather than quietly
+dead-lettering all traffic while looking healthy.
 """
 
 from __future__ import annotations
@@ -18,16 +26,20 @@ import threading
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message
 
+from authtrail.delivery import CheckedProducer, DeliveryError
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
 from authtrail.heartbeat import Heartbeat
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter_headers
-from connect.transformer import EventTransformer, Forward, Outcome, RawMessage, RecordProcessor
+from connect.offsets import BatchSpan, commit_stored
+from connect.raw import RawMessage, raw_message
+from connect.transformer import EventTransformer, Forward, Outcome, RecordProcessor
 
 log = get_logger(__name__)
 FLUSH_TIMEOUT_S = 60.0
@@ -36,7 +48,8 @@ MAX_BACKOFF_S = 30.0
 
 
 class TransformerError(AuthtrailError):
-    """The transformer cannot go on (a fatal Kafka error); it exits without committing."""
+    """The transformer cannot go on (a fatal Kafka error, or a run of internal errors that
+    points at a bug); it exits without storing the failing batch's offsets."""
 
 
 class TransformerService:
@@ -45,19 +58,18 @@ class TransformerService:
         settings: Settings,
         transformer: RecordProcessor,
         consumer: Consumer,
-        producer_config: dict[str, Any],
+        producer: CheckedProducer,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.transformer = transformer
         self.consumer = consumer
-        # Delivery reports for failures only: no per-record callback cost on success.
-        self.producer = Producer(
-            {**producer_config, "delivery.report.only.error": True, "on_delivery": self.delivery_failed}
-        )
+        self.producer = producer
         self.counts: Counter[str] = Counter()
         self.dead_letter_reasons: Counter[str] = Counter()
-        self._failed_deliveries = 0
+        self._internal_errors_in_a_row = 0
         self._backoff_s = 0.0
+        self._sleep = sleep
         self._last_stats = time.monotonic()
 
     # --- the loop ------------------------------------------------------------------------
@@ -87,80 +99,72 @@ class TransformerService:
         finally:
             self._shutdown(clean)
 
-    def handle_batch(self, batch: list[Message]) -> None:
-        first: dict[tuple[str, int], int] = {}
-        last: dict[tuple[str, int], int] = {}
-        self._failed_deliveries = 0
+    def handle_batch(self, batch: list[Message]) -> bool:
+        """Handle one ``consume()`` result; True if its offsets were stored, False if it was
+        rewound to be redone."""
+        records = [raw_message(m) for m in batch if self._is_event(m)]
+        if not records:
+            return True
+        span = BatchSpan.of(records)
         try:
-            for message in batch:
-                if self._is_event(message):
-                    raw = raw_message(message)
-                    first.setdefault((raw.topic, raw.partition), raw.offset)
-                    last[(raw.topic, raw.partition)] = raw.offset
-                    self._emit(raw, self._outcome(raw))
+            outcomes = [self._outcome(record) for record in records]
         except DependencyUnavailableError as exc:
-            self._retry_later(first, f"{exc.component} unavailable: {exc.detail}")
-            return
-        remaining = self.producer.flush(FLUSH_TIMEOUT_S)
-        if remaining or self._failed_deliveries:
-            self._retry_later(
-                first, f"{self._failed_deliveries} deliveries failed, {remaining} unacknowledged"
-            )
-            return
-        if last:
-            self.consumer.store_offsets(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()])
+            self._redo_later(span, f"{exc.component} unavailable: {exc.detail}")
+            return False
+        for record, outcome in zip(records, outcomes, strict=True):
+            self._emit(record, outcome)
+        try:
+            self.producer.flush(FLUSH_TIMEOUT_S)
+        except DeliveryError as exc:
+            self._redo_later(span, str(exc))
+            return False
+        self.consumer.store_offsets(offsets=span.next_offsets())
         self.counts["batches"] += 1
         self._backoff_s = 0.0
+        return True
 
     # --- one record ----------------------------------------------------------------------
     def _outcome(self, raw: RawMessage) -> Outcome:
         try:
-            return self.transformer.process(raw)
+            outcome = self.transformer.process(raw)
         except DependencyUnavailableError:
             raise
-        except Exception as exc:
-            log.error(
-                "record failed unexpectedly; dead-lettered",
-                topic=raw.topic,
-                partition=raw.partition,
-                offset=raw.offset,
-                error=repr(exc),
-                traceback=traceback.format_exc(limit=8),
-            )
-            return Failure("internal", "internal_error", f"{type(exc).__name__}: {exc}", type(exc).__name__)
+        except Exception as exc:  # not a bad record (those are Failures), not a down dependency: a bug
+            return self._internal_error(raw, exc)
+        self._internal_errors_in_a_row = 0
+        return outcome
+
+    def _internal_error(self, raw: RawMessage, exc: Exception) -> Failure:
+        self._internal_errors_in_a_row += 1
+        log.error(
+            "record failed unexpectedly",
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+            error=repr(exc),
+            in_a_row=self._internal_errors_in_a_row,
+            traceback=traceback.format_exc(limit=8),
+        )
+        if self._internal_errors_in_a_row >= self.settings.transformer_max_internal_errors_in_a_row:
+            raise TransformerError(
+                f"{self._internal_errors_in_a_row} records in a row failed with internal errors "
+                f"(last: {type(exc).__name__}: {exc}); stopping rather than dead-lettering all traffic"
+            ) from exc
+        return Failure("internal", "internal_error", f"{type(exc).__name__}: {exc}", type(exc).__name__)
 
     def _emit(self, raw: RawMessage, outcome: Outcome) -> None:
         if isinstance(outcome, Forward):
-            self._produce(self.settings.sink_topic, outcome.key, outcome.value, None)
+            self.producer.produce(self.settings.sink_topic, outcome.key, outcome.value)
             self.counts["forwarded"] += 1
         elif isinstance(outcome, Failure):
             headers = dead_letter_headers(
                 outcome, raw.topic, raw.partition, raw.offset, raw.timestamp_ms, list(raw.headers)
             )
-            self._produce(self.settings.dlq_topic, raw.key, raw.value, headers)
+            self.producer.produce(self.settings.dlq_topic, raw.key, raw.value, headers)
             self.counts["dead_lettered"] += 1
             self.dead_letter_reasons[outcome.reason] += 1
         else:
             self.counts["dropped"] += 1
-
-    def _produce(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, str | bytes | None]] | None,
-    ) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, key=key, value=value, headers=headers)
-                return
-            except BufferError:  # local queue full: let deliveries drain, then retry
-                self.producer.poll(0.05)
-
-    def delivery_failed(self, error: KafkaError, message: Message) -> None:
-        """Producer-level delivery callback (``delivery.report.only.error``): failures only."""
-        self._failed_deliveries += 1
-        log.error("delivery failed", topic=message.topic(), error=str(error))
 
     def _is_event(self, message: Message) -> bool:
         error = message.error()
@@ -175,25 +179,23 @@ class TransformerService:
         return False
 
     # --- failure handling ----------------------------------------------------------------
-    def _retry_later(self, first: dict[tuple[str, int], int], why: str) -> None:
-        """Rewind the batch's partitions and back off; the batch is redone, never skipped."""
-        self.producer.flush(FLUSH_TIMEOUT_S)
-        for (topic, partition), offset in first.items():
-            try:
-                self.consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException as exc:  # the partition was revoked meanwhile: its new owner redoes it
-                log.info("rewind skipped", topic=topic, partition=partition, error=str(exc))
+    def _redo_later(self, span: BatchSpan, why: str) -> None:
+        """Rewind every partition of the batch and back off; the batch is redone, never skipped."""
+        span.rewind(self.consumer)
         self._backoff_s = min(MAX_BACKOFF_S, max(0.5, self._backoff_s * 2))
         self.counts["rewinds"] += 1
-        log.warning("batch will be redone", reason=why, backoff_s=self._backoff_s)
-        time.sleep(self._backoff_s)
+        log.warning("batch will be redone", reason=why, partitions=len(span.first), backoff_s=self._backoff_s)
+        self._sleep(self._backoff_s)
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, consumer: Consumer, partitions: list[Any]) -> None:
         commit_stored(consumer, "revoke")
 
     def _shutdown(self, clean: bool) -> None:
         if clean:
-            self.producer.flush(FLUSH_TIMEOUT_S)
+            try:
+                self.producer.flush(FLUSH_TIMEOUT_S)
+            except DeliveryError as exc:  # offsets of undelivered batches were never stored
+                log.error("deliveries failed at shutdown", error=str(exc))
             commit_stored(self.consumer, "shutdown")
         self.consumer.close()
         self._log_stats_if_due(force=True)
@@ -212,36 +214,6 @@ class TransformerService:
         log.info("transformer progress", **stats)
         self.counts.clear()
         self.dead_letter_reasons.clear()
-
-
-def commit_stored(consumer: Consumer, why: str) -> None:
-    """Commit the stored offsets now (on revoke, at shutdown); nothing stored is fine."""
-    try:
-        consumer.commit(asynchronous=False)
-    except KafkaException as exc:
-        if exc.args[0].code() != KafkaError._NO_OFFSET:
-            log.warning("commit failed", on=why, error=str(exc))
-
-
-def raw_message(message: Message) -> RawMessage:
-    """A consumed record as plain data (a record without error always has topic, partition, offset)."""
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
-    assert topic is not None
-    assert partition is not None
-    assert offset is not None
-    kind, timestamp = message.timestamp()
-    key, value = message.key(), message.value()
-    headers = message.headers() or []
-    pairs = headers.items() if isinstance(headers, dict) else headers
-    return RawMessage(
-        topic=topic,
-        partition=partition,
-        offset=offset,
-        timestamp_ms=timestamp if kind else None,
-        key=key.encode() if isinstance(key, str) else key,
-        value=value.encode() if isinstance(value, str) else value,
-        headers=tuple((k, v.encode() if isinstance(v, str) else v) for k, v in pairs),
-    )
 
 
 def build_service(settings: Settings) -> TransformerService:
@@ -266,5 +238,8 @@ def build_service(settings: Settings) -> TransformerService:
         )
     )
     return TransformerService(
-        settings, transformer, consumer, producer_config(settings, "authtrail-transformer")
+        settings,
+        transformer,
+        consumer,
+        CheckedProducer(producer_config(settings, "authtrail-transformer")),
     )

@@ -71,6 +71,8 @@ class StoredShape:
             raise ShapeError(f"missing or null: {', '.join(missing)}")
         encoded: dict[str, Any] = {"_id": None}
         for name, value in document.items():
+            if not name or name.startswith("$") or "." in name or "\x00" in name:
+                raise ShapeError(f"field name {name!r} cannot be stored (empty, '$…', '.' or NUL)")
             coerce = self.fields.get(name)
             try:
                 encoded[name] = coerce(value) if coerce is not None and value is not None else value

@@ -11,25 +11,17 @@ from typing import Any, Protocol
 import orjson
 
 from authtrail.contract import key_subject, load_contract, value_subject
+from authtrail.errors import RecordRejectedError
 from authtrail.settings import Settings
 from connect.dead_letter import Failure
 from connect.event_codec import AvroDecoder, DecodeError, SchemaLookup
+from connect.raw import RawMessage
 from connect.record import ConnectRecord
+from connect.storable import UnstorableError
 from connect.stored_shape import ShapeError, StoredShape
 from connect.transforms.base import TransformDataError
 from connect.transforms.chain import TransformChain
-from connect.validation import InvalidEventError, Limits, fingerprint, validate_event
-
-
-@dataclass(frozen=True)
-class RawMessage:
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes | None], ...] = ()
+from connect.validation import Limits, fingerprint, validate_event
 
 
 @dataclass(frozen=True)
@@ -97,7 +89,9 @@ class EventTransformer:
         if event is not None:
             try:
                 event = validate_event(event, key, self.clock(), self.limits)
-            except InvalidEventError as exc:
+            except UnstorableError as exc:
+                return Failure("validate", exc.reason, exc.detail, type(exc).__name__, exc.path, exc.rule)
+            except RecordRejectedError as exc:
                 return Failure("validate", exc.reason, exc.detail, type(exc).__name__)
             event["content_sha256"] = fingerprint(event)
         record = ConnectRecord(

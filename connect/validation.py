@@ -7,8 +7,6 @@ stable ``reason`` (a dead-letter header people can count by) and a human ``detai
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +14,10 @@ from typing import Any
 import orjson
 
 from authtrail.errors import RecordRejectedError
+from connect.storable import check_storable, parse_json_object
 
 NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 MAX_ID_LENGTH = 200
-MAX_JSON_DEPTH = 32
 REQUIRED = (
     "id",
     "timestamp",
@@ -35,7 +33,8 @@ _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 class InvalidEventError(RecordRejectedError):
-    """The record decodes, but breaks a rule Avro cannot express."""
+    """The record decodes, but breaks a rule Avro cannot express. (Values the stored-document
+    contract refuses raise ``connect.storable.UnstorableError``, a sibling with a path and a rule.)"""
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,10 @@ def validate_event(event: Any, key: Any, now_s: float, limits: Limits) -> dict[s
         raise InvalidEventError(
             "key_mismatch", f"record key {key!r} is not the event's user_id {event['user_id']}"
         )
+    # Fields of later contract versions are stored too: they obey the same contract.
+    for name, value in event.items():
+        if name not in REQUIRED:
+            check_storable(value, name, "invalid_field")
     return {**event, "event_data": _parse_event_data(event["event_data"], limits.max_event_data_bytes)}
 
 
@@ -102,45 +105,9 @@ def _check_text(value: Any, name: str, max_length: int) -> None:
 def _parse_event_data(text: Any, max_bytes: int) -> dict[str, Any]:
     if not isinstance(text, str):
         raise InvalidEventError("invalid_event_data", "event_data must be a JSON object text")
-    size = len(text.encode())
+    size = len(text.encode(errors="surrogatepass"))
     if size > max_bytes:
         raise InvalidEventError(
             "event_data_too_large", f"event_data is {size} bytes; the limit is {max_bytes}"
         )
-    try:
-        # The stdlib parser on purpose: it keeps big integers exact (the range check below
-        # rejects them), where orjson would silently turn them into floats.
-        data = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidEventError("invalid_event_data", f"event_data is not valid JSON: {exc}") from exc
-
-    if not isinstance(data, dict):
-        raise InvalidEventError(
-            "invalid_event_data", f"event_data must be a JSON object, not {type(data).__name__}"
-        )
-    _check_document(data, depth=1)
-    return data
-
-
-def _check_document(value: Any, depth: int) -> None:
-    """Keys MongoDB can store and query safely: no NUL, no leading '$', bounded nesting."""
-    if depth > MAX_JSON_DEPTH:
-        raise InvalidEventError("invalid_event_data", f"event_data nests deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key.startswith("$") or "\x00" in key:
-                raise InvalidEventError(
-                    "invalid_event_data", f"event_data key {key!r} starts with '$' or contains NUL"
-                )
-            _check_document(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_document(item, depth + 1)
-    elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value <= LONG_MAX:
-        raise InvalidEventError("invalid_event_data", f"event_data number {value} does not fit in 64 bits")
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise InvalidEventError("invalid_event_data", "event_data numbers must be finite")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    return parse_json_object(text, "event_data", "invalid_event_data")

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from rich.table import Table
 
+from authtrail.delivery import CheckedProducer
 from authtrail.kafka import consumer_config, producer_config
 from authtrail.logs import configure_logging, get_logger
 from authtrail.settings import Settings, get_settings
 from connect.dead_letter import HEADER_PREFIX, REASON, SOURCE_TOPIC, header_map
-from connect.service import raw_message
-from connect.transformer import RawMessage
+from connect.raw import RawMessage, raw_message
 from scripts.console import console
 
 log = get_logger(__name__)
@@ -132,8 +132,9 @@ def inspect(
 def replay_dead_letters(
     settings: Settings, reason: str | None = None, offsets: set[tuple[int, int]] | None = None
 ) -> Counter[str]:
-    """Send selected dead letters back to their source topics; returns counts by topic."""
-    producer = Producer(producer_config(settings, "authtrail-dlq-replay"))
+    """Send selected dead letters back to their source topics; returns counts by topic once the
+    broker acknowledged every one (:class:`~authtrail.delivery.DeliveryError` otherwise)."""
+    producer = CheckedProducer(producer_config(settings, "authtrail-dlq-replay"))
     sent: Counter[str] = Counter()
     for letter in read_dead_letters(settings):
         if (reason and letter.reason != reason) or (
@@ -151,11 +152,10 @@ def replay_dead_letters(
         original: list[tuple[str, str | bytes | None]] = [
             (k, v) for k, v in letter.record.headers if not k.startswith(HEADER_PREFIX)
         ]
-        producer.produce(source, key=letter.record.key, value=letter.record.value, headers=original)
+        producer.produce(source, letter.record.key, letter.record.value, original)
         producer.poll(0)
         sent[source] += 1
-    if producer.flush(60):
-        raise typer.Exit(1)
+    producer.flush(60)
     log.info("dead letters replayed", **sent)
     return sent
 

@@ -12,10 +12,12 @@ import threading
 
 from confluent_kafka import Consumer
 
+from authtrail.delivery import CheckedProducer
 from authtrail.kafka import consumer_config, producer_config
 from authtrail.settings import Settings
+from connect.raw import RawMessage
 from connect.service import TransformerService
-from connect.transformer import Forward, Outcome, RawMessage
+from connect.transformer import Forward, Outcome
 from connect.transforms.chain import TransformChain
 
 
@@ -38,7 +40,10 @@ def run_pass_through(settings: Settings) -> None:
         )
     )
     service = TransformerService(
-        settings, PassThrough(), consumer, producer_config(settings, "authtrail-pass-through")
+        settings,
+        PassThrough(),
+        consumer,
+        CheckedProducer(producer_config(settings, "authtrail-pass-through")),
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,18 +1,28 @@
 """Fault-test tools: a steady stream of known events, and the exact accounting every fault
-test ends with — every produced id stored exactly once, nothing else stored, and per company
-produced = stored + dead-lettered."""
+test ends with — per event id: stored once with the content produced, or dead-lettered once
+with the expected reason; nothing else stored or dead-lettered; per company produced = stored
++ dead-lettered."""
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import bson
+import fastavro
+
+from authtrail.contract import load_contract
 from authtrail.kafka import consumer_lag
+from connect.dead_letter import REASON, SOURCE_TOPIC
+from connect.storable import parse_json_object
 from scripts.emitter import EventEmitter, TokenBucket
 from scripts.isolated import Pipeline
 from scripts.sample_events import EventFactory
@@ -78,34 +88,70 @@ class Accounting:
     per_company: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
-def caught_up(pipe: Pipeline, expected: int) -> bool:
+def caught_up(pipe: Pipeline) -> bool:
+    """Every hop has committed everything it was given: the transformer the raw topic, the sink
+    the sink topic (it commits only what it wrote), the reconciler the sink's dead letters.
+    Waiting on the broker, not on a count, so a loss fails at once as "missing N"."""
     s = pipe.settings
     return (
         consumer_lag(s, s.transformer_group, s.raw_topic) == 0
         and consumer_lag(s, f"connect-{s.connector_name}", s.sink_topic) == 0
-        and pipe.collection.count_documents({}) >= expected
+        and consumer_lag(s, f"{s.connector_name}-reconciler", s.sink_dlq_topic) == 0
     )
+
+
+def dead_letter_ids(pipe: Pipeline) -> list[tuple[str, dict[str, str]]]:
+    """(event id, headers) of every record in the human-facing DLQ — one entry per record, so an
+    event dead-lettered twice appears twice. Raw-topic letters carry the producer's Avro bytes;
+    letters from the sink carry the BSON document."""
+    schema = fastavro.parse_schema(json.loads(load_contract(pipe.settings.schemas_dir).event_schema_str))
+    letters = []
+    for record in pipe.read_topic(pipe.settings.dlq_topic, timeout_s=30):
+        value = record["value"] or b""
+        if record["headers"].get(SOURCE_TOPIC) == pipe.settings.sink_topic:
+            event_id = bson.decode(value)["_id"]
+        else:
+            event: dict = fastavro.schemaless_reader(io.BytesIO(value[5:]), schema, None)  # type: ignore[assignment]
+            event_id = event["id"]
+        letters.append((event_id, record["headers"]))
+    return letters
 
 
 def account(
-    pipe: Pipeline, events: list[dict[str, Any]], recovered_from: float, timeout_s: float = 240
+    pipe: Pipeline,
+    events: list[dict[str, Any]],
+    recovered_from: float,
+    timeout_s: float = 240,
+    dead: dict[str, str] | None = None,
 ) -> Accounting:
-    """Wait until the pipeline caught up with ``events``, then check storage exactly."""
-    produced_ids = {e["id"] for e in events}
-    wait_for(lambda: caught_up(pipe, len(produced_ids)), timeout_s, "the pipeline to catch up")
+    """Wait until the pipeline caught up with ``events``, then count exactly, per event id: each
+    id in ``dead`` (id → reason) dead-lettered once with that reason and not stored; every other
+    produced id stored once, with the content it was produced with; nothing else stored or
+    dead-lettered. ``dead`` may name ids that were never produced to the raw topic (records
+    written straight to the sink topic)."""
+    dead = dead or {}
+    produced_ids = Counter(e["id"] for e in events)
+    assert max(produced_ids.values(), default=1) == 1, "the test produced an id twice"
+    expected_stored = set(produced_ids) - set(dead)
+    wait_for(lambda: caught_up(pipe), timeout_s, "the pipeline to catch up")
     recovery = time.monotonic() - recovered_from
-    stored = pipe.stored_ids()
-    duplicates = len(stored) - len(set(stored))
-    assert duplicates == 0
-    assert set(stored) == produced_ids, (
-        f"missing {len(produced_ids - set(stored))}, unexpected {len(set(stored) - produced_ids)}"
+    stored = {d["_id"]: d for d in pipe.collection.find({})}
+    assert set(stored) == expected_stored, (
+        f"missing {len(expected_stored - set(stored))}, unexpected {len(set(stored) - expected_stored)}"
     )
-    dead = pipe.read_topic(pipe.settings.dlq_topic)
-    assert dead == [], [r["headers"] for r in dead[:3]]
+    by_id = {e["id"]: e for e in events}
+    changed = [i for i in stored if not same_content(by_id[i], stored[i])]
+    assert not changed, f"{len(changed)} stored events differ from what was produced, e.g. {changed[:3]}"
+    letters = dead_letter_ids(pipe)
+    letter_count = Counter(event_id for event_id, _ in letters)
+    assert letter_count == Counter(dict.fromkeys(dead, 1)), f"dead letters {letter_count} != expected {dead}"
+    reasons = {event_id: headers.get(REASON) for event_id, headers in letters}
+    assert reasons == dead
     by_company = Counter(e["company_id"] for e in events)
-    stored_by_company = Counter(d["company_id"] for d in pipe.collection.find({}, {"company_id": 1}))
-    per_company = {c: (n, stored_by_company[c], 0) for c, n in by_company.items()}
-    assert all(produced == stored + dlq for produced, stored, dlq in per_company.values())
+    stored_by_company = Counter(d["company_id"] for d in stored.values())
+    dead_by_company = Counter(by_id[i]["company_id"] for i in dead if i in by_id)
+    per_company = {c: (n, stored_by_company[c], dead_by_company[c]) for c, n in by_company.items()}
+    assert all(n == kept + lettered for n, kept, lettered in per_company.values()), per_company
     sink_records = sum(1 for _ in pipe.read_topic(pipe.settings.sink_topic, timeout_s=30))
     sink_dead = pipe.read_topic(pipe.settings.sink_dlq_topic, timeout_s=30)
     # Everything the sink rejected was a duplicate of an identical stored event (none was a conflict).
@@ -113,13 +159,44 @@ def account(
     return Accounting(
         produced=len(events),
         stored=len(stored),
-        duplicates=duplicates,
-        dead_lettered=len(dead),
-        redelivered=sink_records - len(produced_ids),
+        duplicates=sum(letter_count.values()) - len(letter_count),
+        dead_lettered=len(letters),
+        redelivered=sink_records - len(expected_stored),
         sink_rejected_duplicates=len(sink_dead),
         recovery_s=round(recovery, 1),
         per_company=per_company,
     )
+
+
+def same_content(event: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """The stored document says what the producer sent (the transformer's renames and casts
+    undone); event_data compared type-strictly, so 1 and 1.0 differ."""
+    return (
+        stored["_id"] == event["id"]
+        and int(stored["timestamp"].replace(tzinfo=UTC).timestamp()) == event["timestamp"]
+        and (stored["user_id"], stored["company_id"]) == (event["user_id"], event["company_id"])
+        and (stored["event_type"], stored["event_resource_type"], stored["resource_id"])
+        == (event["event_type"], event["resource_type"], event["resource_id"])
+        and strictly_equal(stored["event_data"], parse_json_object(event["event_data"], "event_data", "-"))
+    )
+
+
+def strictly_equal(a: Any, b: Any) -> bool:
+    """Equal values of equal JSON types, all the way down (unlike ==, 1 != 1.0 != True here;
+    BSON's int32 and int64 both count as integers; -0.0 differs from 0.0)."""
+    if _kind(a) is not _kind(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(strictly_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(strictly_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    return bool(a == b)
+
+
+def _kind(value: Any) -> type:
+    return int if isinstance(value, int) and not isinstance(value, bool) else type(value)
 
 
 def report(name: str, accounting: Accounting, report_dir: Path) -> None:

@@ -61,3 +61,18 @@ def test_secrets_are_masked_in_the_public_view() -> None:
     view = settings.public_view()
     assert "hunter2" not in str(view)
     assert view["mongo_uri"] == "**********"
+
+
+def test_child_process_environment_leaves_unset_values_out() -> None:
+    settings = load_settings(api_key=None, heartbeat_file=None, api_key_file=None)
+    env = settings.to_env()
+    assert "AUTHTRAIL_API_KEY" not in env
+    assert "AUTHTRAIL_HEARTBEAT_FILE" not in env
+    assert "None" not in env.values()
+
+
+def test_child_process_environment_round_trips_to_the_same_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(api_key="at_1_secret", api_port=4321)
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert load_settings() == settings

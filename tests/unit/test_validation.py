@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from connect.validation import InvalidEventError, Limits, fingerprint, validate_event
+from authtrail.errors import RecordRejectedError
+from connect.validation import Limits, fingerprint, validate_event
 
 NOW = 1_800_000_000
 LIMITS = Limits(max_event_data_bytes=1000, max_age_s=86_400 * 365, max_future_s=300)
@@ -23,7 +24,7 @@ GOOD = {
 
 
 def reason(event: dict, key: object = 42) -> str:
-    with pytest.raises(InvalidEventError) as error:
+    with pytest.raises(RecordRejectedError) as error:
         validate_event(event, key, NOW, LIMITS)
     return error.value.reason
 
