@@ -88,6 +88,16 @@ def transformer(settings: Settings) -> str:
     return f"{len(group.members)} member(s), lag {lag}"
 
 
+def sink_watch(settings: Settings) -> str:
+    """Without it, nothing restarts a failed sink task or quarantines a record the store refuses."""
+    group_id = f"{settings.connector_name}-reconciler"  # the group its reconciler consumes in
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    group = admin.describe_consumer_groups([group_id])[group_id].result(timeout=TIMEOUT_S)
+    if not group.members:
+        raise RuntimeError(f"no sink watch is running (group {group_id} has no member)")
+    return f"{len(group.members)} member(s)"
+
+
 def store(settings: Settings) -> str:
     client: MongoClient[dict[str, object]] = MongoClient(
         settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=int(TIMEOUT_S * 1000)
@@ -114,6 +124,7 @@ CHECKS: dict[str, Callable[[Settings], str]] = {
     "registry": registry,
     "connect sink": connector,
     "transformer": transformer,
+    "sink watch": sink_watch,
     "store": store,
     "api": api,
 }

@@ -11,7 +11,7 @@ from scripts.stack.control import LocalStack
 from scripts.waiting import http_ok, wait_for
 
 pytestmark = pytest.mark.stack
-COMPONENTS = ("broker", "registry", "connect sink", "transformer", "store", "api")
+COMPONENTS = ("broker", "registry", "connect sink", "transformer", "sink watch", "store", "api")
 
 
 def test_poke_reports_every_component_and_fails_when_one_is_down(
@@ -19,6 +19,7 @@ def test_poke_reports_every_component_and_fails_when_one_is_down(
 ) -> None:
     with pipeline(settings, unique, tmp_path, api_port=14200) as pipe:
         pipe.start("transformer")
+        pipe.start("sink-watch")
         pipe.start("api")
         key = SecretStr(pipe.key())
         wait_for(lambda: http_ok(f"{pipe.settings.api_url}/health"), 30, "the API")
@@ -38,3 +39,10 @@ def test_poke_reports_every_component_and_fails_when_one_is_down(
         )
         assert any(line.startswith("DOWN") and "transformer" in line for line in broken.stdout.splitlines())
         assert sum(line.startswith("up") for line in broken.stdout.splitlines()) == len(COMPONENTS) - 1
+
+        pipe.stop("sink-watch")
+        wait_for(
+            lambda: "DOWN sink watch" in " ".join(pipe.cli("poke", api_key=key).stdout.split()),
+            60,
+            "poke to notice the sink watch",
+        )
