@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, TopicPartition
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
-from authtrail.kafka import admin_client
+from authtrail.kafka import admin_client, consumer_lag
 from authtrail.settings import Settings
 from authtrail.topics import ensure_topics, topic_specs
 from connect.dead_letter import header_map
@@ -113,11 +113,23 @@ class Pipeline:
     def stored_ids(self) -> list[str]:
         return [doc["_id"] for doc in self.collection.find({}, {"_id": 1})]
 
+    def caught_up(self) -> bool:
+        """The transformer has committed all of the raw topic and the sink all of the sink topic
+        (the sink commits only what it wrote): read from the broker, as cheap at any size."""
+        s = self.settings
+        return (
+            consumer_lag(s, s.transformer_group, s.raw_topic) == 0
+            and consumer_lag(s, f"connect-{s.connector_name}", s.sink_topic) == 0
+        )
+
     def wait_stored(self, count: int, timeout_s: float = 120) -> int:
+        """Wait until at least ``count`` documents are stored; the store is counted only when
+        the pipeline looks idle, not on every poll."""
         return wait_for(
-            lambda: (n := self.collection.count_documents({})) >= count and n,
+            lambda: self.caught_up() and (n := self.collection.count_documents({})) >= count and n,
             timeout_s,
             f"{count} stored documents",
+            interval_s=0.5,
         )
 
     def read_topic(self, topic: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:

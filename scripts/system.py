@@ -17,7 +17,7 @@ from pymongo import MongoClient
 from rich.table import Table
 
 from authtrail.errors import StackError
-from authtrail.kafka import admin_client
+from authtrail.kafka import admin_client, consumer_lag
 from authtrail.logs import configure_logging
 from authtrail.settings import Settings, get_settings
 from authtrail.topics import ensure_topics, topic_specs
@@ -89,22 +89,45 @@ def _wait_api(settings: Settings, stack: LocalStack) -> None:
 
 
 def _emit_and_wait(settings: Settings, count: int) -> None:
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
-    collection = client[settings.mongo_database][settings.mongo_collection]
-    before = collection.count_documents({})
     emitter = EventEmitter(settings)
     factory = EventFactory()
+    ids = []
     with step(f"emitting {count} sample events and waiting until they are stored"):
         for _ in range(count):
-            emitter.send(factory.event())
+            event = factory.event()
+            ids.append(event["id"])
+            emitter.send(event)
         emitter.close()
-        deadline = time.monotonic() + 120
-        while (stored := collection.count_documents({}) - before) < count and time.monotonic() < deadline:
-            time.sleep(0.5)
-    client.close()
+        stored = _wait_stored(settings, ids, timeout_s=120)
     console.print(f"sample events: sent {emitter.counts.sent}, acked {emitter.counts.acked}, stored {stored}")
     if stored < count:
         raise typer.Exit(1)
+
+
+def _wait_stored(settings: Settings, ids: list[str], timeout_s: float) -> int:
+    """How many of ``ids`` are stored, once the transformer and the sink have caught up.
+
+    Progress is read from the broker (each consumer group's lag), which costs the same at any
+    collection size; the store is asked only about these ids, once the pipeline is idle.
+    """
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
+    collection = client[settings.mongo_database][settings.mongo_collection]
+    sink_group = f"connect-{settings.connector_name}"
+    deadline = time.monotonic() + timeout_s
+    stored = 0
+    try:
+        while time.monotonic() < deadline:
+            if (
+                consumer_lag(settings, settings.transformer_group, settings.raw_topic) == 0
+                and consumer_lag(settings, sink_group, settings.sink_topic) == 0
+            ):
+                stored = sum(1 for _ in collection.find({"_id": {"$in": ids}}, {"_id": 1}))
+                if stored == len(ids):
+                    break
+            time.sleep(0.5)
+    finally:
+        client.close()
+    return stored
 
 
 def _where(settings: Settings, stack: LocalStack) -> None:

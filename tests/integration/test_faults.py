@@ -48,7 +48,10 @@ def test_transformer_killed_after_acknowledgement_before_commit(pipe: Pipeline, 
     pipe.start("transformer", transformer_commit_interval_ms=600_000)
     stream = Stream(pipe, EVENTS, RATE, seed=101).start()
     midway(stream)
-    wait_for(lambda: pipe.collection.count_documents({}) > 1000, 60, "events flowing downstream")
+    sink_group = f"connect-{pipe.settings.connector_name}"
+    wait_for(
+        lambda: pipe.committed(sink_group, pipe.settings.sink_topic) > 1000, 60, "events flowing downstream"
+    )
     assert pipe.committed(pipe.settings.transformer_group, pipe.settings.raw_topic) == 0
     pipe.kill("transformer")  # kill -9, mid-batch
     pipe.start("transformer")

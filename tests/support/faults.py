@@ -89,15 +89,11 @@ class Accounting:
 
 
 def caught_up(pipe: Pipeline) -> bool:
-    """Every hop has committed everything it was given: the transformer the raw topic, the sink
-    the sink topic (it commits only what it wrote), the reconciler the sink's dead letters.
-    Waiting on the broker, not on a count, so a loss fails at once as "missing N"."""
+    """Every hop has committed everything it was given — the transformer, the sink, and the
+    reconciler the sink's dead letters. Waiting on the broker, not on a count, so a loss fails
+    at once as "missing N"."""
     s = pipe.settings
-    return (
-        consumer_lag(s, s.transformer_group, s.raw_topic) == 0
-        and consumer_lag(s, f"connect-{s.connector_name}", s.sink_topic) == 0
-        and consumer_lag(s, f"{s.connector_name}-reconciler", s.sink_dlq_topic) == 0
-    )
+    return pipe.caught_up() and consumer_lag(s, f"{s.connector_name}-reconciler", s.sink_dlq_topic) == 0
 
 
 def dead_letter_ids(pipe: Pipeline) -> list[tuple[str, dict[str, str]]]:
