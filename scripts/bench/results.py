@@ -33,7 +33,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kafka": versions.kafka_version(),
         "mongo_kafka_connect": versions.mongo_connector_version(),
-        "ferretdb": versions.FERRETDB_VERSION,
+        "ferretdb": versions.ferretdb_build_version(),
         "schema_registry": f"axonops {versions.REGISTRY_VERSION}",
     }
 

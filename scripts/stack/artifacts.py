@@ -3,6 +3,8 @@
 * Maven Central (one ``mvn`` call on ``pom.xml``): Kafka broker + Connect jars, the
   MongoDB Kafka connector, PostgreSQL binaries for the Schema Registry's storage.
 * Go module proxy: FerretDB and the AxonOps Schema Registry, built with the local Go.
+  FerretDB is built with the stack's pushdown patch (``ferretdb/pushdown.patch``, checksum
+  pinned in ``versions.py``) and cached by release and patch hash.
 
 Each artifact is complete only once its marker file exists, so an interrupted fetch is
 redone rather than trusted. A file lock keeps two concurrent ``stack up`` runs from
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from authtrail.errors import StackError
 from scripts.console import step
-from scripts.stack import versions
+from scripts.stack import unified_diff, versions
 
 MARKER = ".complete"
 
@@ -103,22 +105,58 @@ def _extract_postgres(jar_dir: Path, home: Path) -> Path:
 
 
 def _build_ferretdb(cache_dir: Path) -> Path:
-    binary = cache_dir / "bin" / f"ferretdb-{versions.FERRETDB_VERSION}"
+    """FerretDB with the stack's pushdown patch, cached by (release, patch hash)."""
+    versions.ferretdb_patch()  # an edited patch without an updated pin stops here, cached or not
+    version = versions.ferretdb_build_version()
+    binary = cache_dir / "bin" / f"ferretdb-{version}"
     if binary.exists():
         return binary
-    with step(f"building FerretDB {versions.FERRETDB_VERSION} with go (about a minute, once)"):
-        source = _go_download(cache_dir, versions.FERRETDB_MODULE, versions.FERRETDB_VERSION)
-        # Built as the main module, FerretDB embeds build/version/version.txt, which its
-        # release tooling generates from git; the module zip does not carry it.
-        workdir = cache_dir / "go-src" / f"ferretdb-{versions.FERRETDB_VERSION}"
-        shutil.rmtree(workdir, ignore_errors=True)
-        shutil.copytree(source, workdir)
-        for path in workdir.rglob("*"):
-            path.chmod(path.stat().st_mode | 0o200)
-        (workdir / "build" / "version" / "version.txt").write_text(versions.FERRETDB_VERSION + "\n")
-        _go_build(cache_dir, workdir, "./cmd/ferretdb", binary)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with step(f"building FerretDB {version} (patched) with go (about a minute, once)"):
+        _go_build(cache_dir, _ferretdb_source(cache_dir, patched=True), "./cmd/ferretdb", binary)
     return binary
+
+
+def ferretdb_source(cache_dir: Path, patched: bool = True) -> Path:
+    """The writable FerretDB source tree the stack builds (kept, so that FerretDB's own unit
+    tests of the patched packages can run in it)."""
+    with _locked(cache_dir / ".lock"):
+        return _ferretdb_source(cache_dir, patched)
+
+
+def reference_ferretdb(cache_dir: Path) -> Path:
+    """FerretDB as released, without the patch: only the differential test uses it, as the
+    reference the patched build must agree with. The stack never runs it."""
+    binary = cache_dir / "bin" / f"ferretdb-{versions.FERRETDB_VERSION}"
+    with _locked(cache_dir / ".lock"):
+        if not binary.exists():
+            with step(f"building FerretDB {versions.FERRETDB_VERSION} (unpatched reference) with go"):
+                _go_build(cache_dir, _ferretdb_source(cache_dir, patched=False), "./cmd/ferretdb", binary)
+    return binary
+
+
+def _ferretdb_source(cache_dir: Path, patched: bool) -> Path:
+    version = versions.ferretdb_build_version() if patched else versions.FERRETDB_VERSION
+    patch = versions.ferretdb_patch() if patched else None
+    workdir = cache_dir / "go-src" / f"ferretdb-{version}"
+    if _complete(workdir):
+        return workdir
+    source = _go_download(cache_dir, versions.FERRETDB_MODULE, versions.FERRETDB_VERSION)
+    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.copytree(source, workdir)
+    for path in workdir.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)
+    if patch is not None:
+        unified_diff.apply(patch, workdir)
+    # Built as the main module, FerretDB embeds build/version/version.txt, which its release
+    # tooling generates from git; the module zip does not carry it. It names the patch too.
+    (workdir / "build" / "version" / "version.txt").write_text(version + "\n")
+    _mark(workdir)
+    return workdir
+
+
+def go_env(cache_dir: Path) -> dict[str, str]:
+    """The hermetic Go environment the stack builds with (for ``go test`` of the patch too)."""
+    return _go_env(cache_dir)
 
 
 def _build_registry(cache_dir: Path) -> Path:

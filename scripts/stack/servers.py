@@ -217,6 +217,9 @@ def _postgres(settings: Settings, artifacts: Artifacts, layout: Layout) -> Serve
                 "--auth=trust",
                 "-E",
                 "UTF8",
+                # Strings compare bytewise, as in MongoDB: the patched FerretDB sorts by _id and
+                # compares strings in PostgreSQL only on such a database.
+                "--locale=C",
                 "--no-instructions",
             ],
             "initdb",
@@ -348,7 +351,7 @@ def _store(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
 
     return Server(
         name="store",
-        version=f"{versions.FERRETDB_VERSION} ({settings.store_backend})",
+        version=f"{versions.ferretdb_build_version()} ({settings.store_backend})",
         port=settings.store_port,
         argv=[
             str(artifacts.ferretdb),

@@ -6,14 +6,21 @@ Go modules are pinned below and built from the Go module proxy.
 
 from __future__ import annotations
 
+import hashlib
 import xml.etree.ElementTree as ET
 from functools import cache
 from pathlib import Path
+
+from authtrail.errors import StackError
 
 POM = Path(__file__).with_name("pom.xml")
 
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
+# The stack builds FerretDB with this patch (see ferretdb/README.md). Its sha256 is pinned so
+# that an edited patch is never built by accident: after reviewing an edit, update the pin.
+FERRETDB_PATCH = Path(__file__).with_name("ferretdb") / "pushdown.patch"
+FERRETDB_PATCH_SHA256 = "8883a8f1d39db1666e663d39765e2a09ad6c1c96d52cf6a93b6a97f1ba7b2c93"
 REGISTRY_MODULE = "github.com/axonops/axonops-schema-registry"
 # v0.2.1 is the newest tag the Go module proxy serves here (later tags answer 403).
 REGISTRY_VERSION = "v0.2.1"
@@ -37,3 +44,20 @@ def mongo_connector_version() -> str:
 
 def postgres_version() -> str:
     return pom_properties()["postgres.version"]
+
+
+def ferretdb_build_version() -> str:
+    """The patched FerretDB's version string: the release and the patch's hash."""
+    return f"{FERRETDB_VERSION}-authtrail.{FERRETDB_PATCH_SHA256[:8]}"
+
+
+def ferretdb_patch() -> str:
+    """The patch's text, once its sha256 matches the pin."""
+    data = FERRETDB_PATCH.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != FERRETDB_PATCH_SHA256:
+        raise StackError(
+            f"{FERRETDB_PATCH} has sha256 {actual}, but scripts/stack/versions.py pins "
+            f"{FERRETDB_PATCH_SHA256}: review the patch, then update FERRETDB_PATCH_SHA256"
+        )
+    return data.decode()
