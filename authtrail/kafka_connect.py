@@ -15,6 +15,9 @@ from typing import Any
 import httpx
 
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
+from authtrail.logs import get_logger
+
+log = get_logger(__name__)
 
 POLL_S = 0.5
 
@@ -23,8 +26,13 @@ class ConnectRequestError(AuthtrailError):
     """Kafka Connect answered, but refused or failed the request."""
 
 
+class ConnectorFailedError(ConnectRequestError):
+    """The connector or one of its tasks failed (or did not start in time); carries Connect's trace."""
+
+
 @dataclass(frozen=True)
 class ConnectorStatus:
+    name: str
     state: str  # RUNNING, PAUSED, STOPPED, FAILED, UNASSIGNED, RESTARTING
     tasks: list[dict[str, Any]]
 
@@ -38,10 +46,16 @@ class ConnectorStatus:
             self.state == "RUNNING" and bool(self.tasks) and all(t["state"] == "RUNNING" for t in self.tasks)
         )
 
-    def first_trace_line(self) -> str:
+    @property
+    def trace(self) -> str:
         failed = self.failed_tasks
-        trace = (failed[0].get("trace") if failed else "") or ""
-        return trace.splitlines()[0][:300] if trace else ""
+        return (failed[0].get("trace") if failed else "") or ""
+
+    def first_trace_line(self) -> str:
+        return self.trace.splitlines()[0][:300] if self.trace else ""
+
+    def summary(self) -> str:
+        return f"connector {self.state}, tasks " + (", ".join(t["state"] for t in self.tasks) or "none")
 
 
 class ConnectorClient:
@@ -56,7 +70,34 @@ class ConnectorClient:
         if response is None:
             return None
         body = response.json()
-        return ConnectorStatus(state=body["connector"]["state"], tasks=body.get("tasks", []))
+        return ConnectorStatus(name=self.name, state=body["connector"]["state"], tasks=body.get("tasks", []))
+
+    def deploy(self, config: dict[str, str], timeout_s: float = 120.0) -> ConnectorStatus:
+        """Create the connector or update its config in place (``PUT …/config`` is idempotent),
+        then wait until it and every task run."""
+        response = self._request("PUT", "/config", json=config, timeout=30)
+        assert response is not None
+        log.info("connector config applied", connector=self.name, created=response.status_code == 201)
+        return self.wait_running(timeout_s)
+
+    def wait_running(self, timeout_s: float) -> ConnectorStatus:
+        """Wait until connector and tasks are RUNNING; :class:`ConnectorFailedError` (with Connect's
+        trace) as soon as one FAILED, or at the deadline."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.status()
+            if status is not None and (status.state == "FAILED" or status.failed_tasks):
+                raise ConnectorFailedError(f"{self.name} failed:\n{(status.trace or status.state)[:4000]}")
+            if status is not None and status.running:
+                return status
+            if time.monotonic() > deadline:
+                raise ConnectorFailedError(
+                    f"{self.name} not RUNNING within {timeout_s:.0f}s (last: {status})"
+                )
+            time.sleep(POLL_S)
+
+    def delete(self) -> None:
+        self._request("DELETE", "", allow_404=True, timeout=30)
 
     def restart_failed(self) -> None:
         self._request("POST", "/restart", params={"includeTasks": "true", "onlyFailed": "true"}, timeout=30)
@@ -92,6 +133,10 @@ class ConnectorClient:
             ]
         }
         self._request("PATCH", "/offsets", json=body, timeout=60)
+
+    def reset_sink_offsets(self) -> None:
+        """Forget the committed offsets: the sink starts again from the beginning (STOPPED only)."""
+        self._request("DELETE", "/offsets", timeout=60)
 
     def _wait(self, done: Any, timeout_s: float, what: str) -> ConnectorStatus | None:
         deadline = time.monotonic() + timeout_s

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
 
     # --- Transformer (authtrail consume) -----------------------------------------------
     transformer_group: str = "authtrail-transformer"
-    transforms_file: Path = PROJECT_ROOT / "connect" / "transforms.properties"
+    transforms_file: Path = PROJECT_ROOT / "connect" / "transformer" / "transforms.properties"
     transformer_batch_size: int = Field(2000, ge=1)
     # consume() waits for a full batch or this long: the most a quiet stream adds to latency.
     transformer_poll_timeout_s: float = Field(0.05, gt=0)
@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     # --- Kafka Connect + MongoDB sink ---------------------------------------------------
     connect_url: str = "http://127.0.0.1:8083"
     connector_name: str = "authtrail-mongo-sink"
-    connector_config_file: Path = PROJECT_ROOT / "connect" / "mongo-sink.json"
+    connector_config_file: Path = PROJECT_ROOT / "connect" / "sink" / "mongo-sink.json"
     connector_tasks_max: int = Field(2, ge=1)
     sink_watch_interval_s: float = Field(2.0, gt=0)
     # Records per partition a quarantine writes itself when one record stalls the sink: at least

@@ -12,7 +12,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from authtrail.errors import DependencyUnavailableError
-from authtrail.kafka import NewTopic
+from authtrail.kafka.clients import NewTopic
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 

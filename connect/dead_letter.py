@@ -6,15 +6,29 @@ Headers (all UTF-8):
   authtrail.error.stage      decode | validate | transform | shape
   authtrail.error.exception  the error's class
   authtrail.error.path / .rule   for values the stored-document contract refuses: where
-                             (e.g. event_data.items[2]) and which rule (connect/storable.py)
+                             (e.g. event_data.items[2]) and which rule (connect/transformer/storable.py)
   authtrail.source.topic / .partition / .offset / .timestamp   where the record came from
 The record's own headers are kept in front of these, so a replay can restore it exactly.
+
+Replaying (``authtrail dlq replay``) sends a dead letter back to its source topic unchanged, so
+it goes through the whole pipeline again. It is idempotent end to end: an event already stored
+is recognised as a redelivery, so replaying twice stores once; a record that fails again lands
+in the DLQ again, with its (new) reason.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from authtrail.kafka.clients import consumer_config, producer_config
+from authtrail.kafka.delivery import CheckedProducer
+from authtrail.kafka.records import RawMessage, read_topic
+from authtrail.logs import get_logger
+from authtrail.settings import Settings
+
+log = get_logger(__name__)
 
 HEADER_PREFIX = "authtrail."
 REASON = "authtrail.error.reason"
@@ -71,3 +85,54 @@ def header_map(
     """Last value of each header, decoded (what tools and tests read)."""
     pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
     return {k: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else (v or "") for k, v in pairs}
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: RawMessage
+
+    @property
+    def info(self) -> dict[str, str]:
+        return header_map(list(self.record.headers))
+
+    @property
+    def reason(self) -> str:
+        return self.info.get(REASON, "unknown")
+
+
+def read_dead_letters(settings: Settings) -> list[DeadLetter]:
+    """Every record of the DLQ topic, oldest first per partition (read without a group)."""
+    config = consumer_config(settings, "authtrail-dlq-reader", "authtrail-dlq")
+    return [DeadLetter(record) for record in read_topic(config, settings.dlq_topic)]
+
+
+def replay_dead_letters(
+    settings: Settings, reason: str | None = None, offsets: set[tuple[int, int]] | None = None
+) -> Counter[str]:
+    """Send selected dead letters back to their source topics — original key, value and headers,
+    ours removed — so they go through the whole pipeline again. Returns counts by topic once the
+    broker acknowledged every one (:class:`~authtrail.kafka.delivery.DeliveryError` otherwise)."""
+    producer = CheckedProducer(producer_config(settings, "authtrail-dlq-replay"))
+    sent: Counter[str] = Counter()
+    for letter in read_dead_letters(settings):
+        if (reason and letter.reason != reason) or (
+            offsets and (letter.record.partition, letter.record.offset) not in offsets
+        ):
+            continue
+        source = letter.info.get(SOURCE_TOPIC)
+        if not source:
+            log.warning(
+                "dead letter without a source topic; skipped",
+                partition=letter.record.partition,
+                offset=letter.record.offset,
+            )
+            continue
+        original: list[tuple[str, str | bytes | None]] = [
+            (k, v) for k, v in letter.record.headers if not k.startswith(HEADER_PREFIX)
+        ]
+        producer.produce(source, letter.record.key, letter.record.value, original)
+        producer.poll(0)
+        sent[source] += 1
+    producer.flush(60)
+    log.info("dead letters replayed", **sent)
+    return sent

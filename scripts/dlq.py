@@ -1,79 +1,22 @@
-"""``authtrail dlq inspect | replay``: look at dead letters, and re-feed them after a fix.
-
-Every dead letter carries its original bytes and ``authtrail.source.topic``: replay sends the
-record back there unchanged (original key, value and headers, ours removed), so it goes
-through the whole pipeline again. Replaying is idempotent end to end: an event that is
-already stored is recognised as a redelivery, so replaying twice stores once. A record that
-fails again simply lands in the DLQ again, with its (new) reason.
-"""
+"""``authtrail dlq inspect | replay``: look at dead letters, and re-feed them after a fix
+(the format and the replay itself: ``connect/dead_letter.py``)."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 import typer
-from confluent_kafka import Consumer, TopicPartition
 from rich.table import Table
 
-from authtrail.delivery import CheckedProducer
-from authtrail.kafka import consumer_config, producer_config
 from authtrail.logs import configure_logging, get_logger
-from authtrail.settings import Settings, get_settings
-from connect.dead_letter import HEADER_PREFIX, REASON, SOURCE_TOPIC, header_map
-from connect.raw import RawMessage, raw_message
+from authtrail.settings import get_settings
+from connect.dead_letter import read_dead_letters, replay_dead_letters
 from scripts.console import console
 
 log = get_logger(__name__)
 app = typer.Typer(help="Dead letters: inspect them, replay them after a fix.", no_args_is_help=True)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    record: RawMessage
-
-    @property
-    def info(self) -> dict[str, str]:
-        return header_map(list(self.record.headers))
-
-    @property
-    def reason(self) -> str:
-        return self.info.get(REASON, "unknown")
-
-
-def read_dead_letters(settings: Settings, timeout_s: float = 10.0) -> Iterator[DeadLetter]:
-    """Every record of the DLQ topic, oldest first per partition (read without a group)."""
-    consumer = Consumer(
-        consumer_config(
-            settings,
-            f"authtrail-dlq-reader-{uuid.uuid4().hex[:8]}",
-            "authtrail-dlq",
-            **{"enable.auto.commit": False},
-        )
-    )
-    try:
-        topic = settings.dlq_topic
-        partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s) for p in partitions
-        }
-        wanted = {p: high for p, (low, high) in ends.items() if high > low}
-        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in wanted])
-        remaining = sum(high - ends[p][0] for p, high in wanted.items())
-        while remaining > 0:
-            batch = consumer.consume(min(500, remaining), timeout=timeout_s)
-            if not batch:
-                break
-            for message in batch:
-                if message.error() is None:
-                    remaining -= 1
-                    yield DeadLetter(raw_message(message))
-    finally:
-        consumer.close()
 
 
 def _preview(data: bytes | None, limit: int = 120) -> str:
@@ -127,37 +70,6 @@ def inspect(
         console.print(
             f"  key: {_preview(letter.record.key)}\n  value: {_preview(letter.record.value)}", soft_wrap=True
         )
-
-
-def replay_dead_letters(
-    settings: Settings, reason: str | None = None, offsets: set[tuple[int, int]] | None = None
-) -> Counter[str]:
-    """Send selected dead letters back to their source topics; returns counts by topic once the
-    broker acknowledged every one (:class:`~authtrail.delivery.DeliveryError` otherwise)."""
-    producer = CheckedProducer(producer_config(settings, "authtrail-dlq-replay"))
-    sent: Counter[str] = Counter()
-    for letter in read_dead_letters(settings):
-        if (reason and letter.reason != reason) or (
-            offsets and (letter.record.partition, letter.record.offset) not in offsets
-        ):
-            continue
-        source = letter.info.get(SOURCE_TOPIC)
-        if not source:
-            log.warning(
-                "dead letter without a source topic; skipped",
-                partition=letter.record.partition,
-                offset=letter.record.offset,
-            )
-            continue
-        original: list[tuple[str, str | bytes | None]] = [
-            (k, v) for k, v in letter.record.headers if not k.startswith(HEADER_PREFIX)
-        ]
-        producer.produce(source, letter.record.key, letter.record.value, original)
-        producer.poll(0)
-        sent[source] += 1
-    producer.flush(60)
-    log.info("dead letters replayed", **sent)
-    return sent
 
 
 @app.command()

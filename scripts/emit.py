@@ -9,11 +9,11 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from authtrail.emitter import DeliveryCounts, EventEmitter, TokenBucket
 from authtrail.logs import configure_logging
+from authtrail.sample_events import MAX_USER_ID, EventFactory
 from authtrail.settings import get_settings
 from scripts.console import console
-from scripts.emitter import DeliveryCounts, EventEmitter, TokenBucket
-from scripts.sample_events import MAX_USER_ID, EventFactory
 
 
 def emit_sample(

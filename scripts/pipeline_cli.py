@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from authtrail.kafka import admin_client
+from authtrail.contract import register_contract
+from authtrail.kafka.clients import admin_client
 from authtrail.logs import configure_logging, get_logger
 from authtrail.settings import Settings, get_settings
 from authtrail.topics import ensure_topics, topic_specs
-from connect.service import build_service
+from connect.sink.deploy import deploy_sink
+from connect.transformer.service import build_service
 from scripts.console import console
-from scripts.deploy_connectors import deploy_sink
-from scripts.register_schemas import register_contract
 
 log = get_logger(__name__)
 
@@ -70,7 +70,7 @@ def consume() -> None:
 
 def sink_watch() -> None:
     """Restart failed sink tasks and reconcile the sink's dead letters, until SIGTERM."""
-    from connect.sink_watch import run_sink_watch
+    from connect.sink.watch import run_sink_watch
 
     settings = _settings("sink-watch", console_level=None)
     stop = threading.Event()

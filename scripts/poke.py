@@ -15,11 +15,12 @@ import typer
 from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 
-from authtrail.kafka import consumer_lag
+from authtrail.kafka.offsets import consumer_lag
+from authtrail.kafka_connect import ConnectorClient
+from authtrail.key_store import client_key
 from authtrail.logs import configure_logging, get_logger
 from authtrail.settings import Settings, get_settings
 from scripts.console import console
-from scripts.keys import client_key
 
 log = get_logger(__name__)
 TIMEOUT_S = 3.0
@@ -64,17 +65,12 @@ def registry(settings: Settings) -> str:
 
 
 def connector(settings: Settings) -> str:
-    response = httpx.get(
-        f"{settings.connect_url}/connectors/{settings.connector_name}/status", timeout=TIMEOUT_S
-    )
-    if response.status_code == 404:
+    status = ConnectorClient(settings.connect_url, settings.connector_name, timeout_s=TIMEOUT_S).status()
+    if status is None:
         raise RuntimeError(f"connector {settings.connector_name} is not deployed")
-    status = response.raise_for_status().json()
-    states = [status["connector"]["state"], *(t["state"] for t in status["tasks"])]
-    summary = f"connector {states[0]}, tasks " + ", ".join(states[1:])
-    if any(state != "RUNNING" for state in states) or len(states) < 2:
-        raise RuntimeError(summary)
-    return summary
+    if not status.running:
+        raise RuntimeError(status.summary())
+    return status.summary()
 
 
 def transformer(settings: Settings) -> str:

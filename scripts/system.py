@@ -16,20 +16,21 @@ import typer
 from pymongo import MongoClient
 from rich.table import Table
 
+from authtrail.contract import register_contract
+from authtrail.emitter import EventEmitter
 from authtrail.errors import StackError
-from authtrail.kafka import admin_client, consumer_lag
+from authtrail.kafka.clients import admin_client
+from authtrail.kafka.offsets import consumer_lag
+from authtrail.key_store import dev_key_file, ensure_operator_key
 from authtrail.logs import configure_logging
+from authtrail.processes import ProcessTable
+from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings, get_settings
 from authtrail.topics import ensure_topics, topic_specs
+from connect.sink.deploy import deploy_sink
 from scripts.console import console, step
-from scripts.deploy_connectors import deploy_sink
-from scripts.emitter import EventEmitter
-from scripts.keys import dev_key_file, ensure_operator_key
-from scripts.register_schemas import register_contract
-from scripts.sample_events import EventFactory
 from scripts.stack.cli import print_status
 from scripts.stack.control import LocalStack
-from scripts.stack.processes import ProcessTable
 
 # authtrail's own long-running services: name → `authtrail` sub-command.
 SERVICES = {"transformer": "consume", "sink-watch": "sink-watch", "api": "serve"}

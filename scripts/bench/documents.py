@@ -9,11 +9,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from authtrail.sample_events import MAX_USER_ID, EventFactory
 from authtrail.settings import Settings
-from connect.record import ConnectRecord
-from connect.transforms.chain import TransformChain
-from connect.validation import Limits, fingerprint, validate_event
-from scripts.sample_events import MAX_USER_ID, EventFactory
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms.chain import TransformChain
+from connect.transformer.validation import Limits, fingerprint, validate_event
 
 
 def pipeline_documents(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from authtrail.kafka import consumer_lag
+from authtrail.kafka.offsets import consumer_lag
 from authtrail.settings import Settings
 
 

@@ -12,16 +12,16 @@ import threading
 import uuid
 from typing import Any
 
+from authtrail.isolated_pipeline import IsolatedPipeline
+from authtrail.key_store import create_key
 from authtrail.settings import Settings
+from authtrail.waiting import http_ok, wait_for
 from scripts.bench import charts
 from scripts.bench.query import API_PORT, load, request_mix, through_api
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
 from scripts.bench.stats import per_second, percentiles_ms
 from scripts.bench.sustained import PROBE_EVERY, drive
 from scripts.console import console, step
-from scripts.isolated import Pipeline
-from scripts.keys import create_key
-from scripts.waiting import http_ok, wait_for
 
 
 def run(settings: Settings, rate: float, duration: float, size: int, concurrency: int) -> BenchResult:
@@ -35,7 +35,7 @@ def run(settings: Settings, rate: float, duration: float, size: int, concurrency
             "query_timeout_ms": settings.mongo_query_timeout_ms,
         },
     )
-    pipe = Pipeline(
+    pipe = IsolatedPipeline(
         settings,
         f"mix{uuid.uuid4().hex[:8]}",
         RESULTS_DIR / "work" / f"mixed-{result.started}",

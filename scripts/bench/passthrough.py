@@ -12,13 +12,13 @@ import threading
 
 from confluent_kafka import Consumer
 
-from authtrail.delivery import CheckedProducer
-from authtrail.kafka import consumer_config, producer_config
+from authtrail.kafka.clients import consumer_config, producer_config
+from authtrail.kafka.delivery import CheckedProducer
+from authtrail.kafka.records import RawMessage
 from authtrail.settings import Settings
-from connect.raw import RawMessage
-from connect.service import TransformerService
-from connect.transformer import Forward, Outcome
-from connect.transforms.chain import TransformChain
+from connect.transformer.event_transformer import Forward, Outcome
+from connect.transformer.service import TransformerService
+from connect.transformer.transforms.chain import TransformChain
 
 
 class PassThrough:

@@ -21,14 +21,16 @@ from pymongo import MongoClient
 
 from authtrail.contract import load_contract
 from authtrail.errors import AuthtrailError
-from authtrail.kafka import admin_client, consumer_lag, producer_config
+from authtrail.kafka.clients import admin_client, producer_config
+from authtrail.kafka.offsets import consumer_lag
+from authtrail.kafka_connect import ConnectorClient
 from authtrail.settings import Settings
 from authtrail.topics import TopicSpec, ensure_topics
-from connect.stored_shape import StoredShape
+from connect.sink.deploy import render_sink_config
+from connect.transformer.stored_shape import StoredShape
 from scripts.bench.documents import pipeline_documents
 from scripts.bench.results import BenchResult, print_table
 from scripts.console import step
-from scripts.deploy_connectors import delete_connector, put_connector, render_sink_config
 
 CONNECT_TYPES = {"string": "string", "long": "int64", "int": "int32"}
 TIMESTAMP = {"type": "int64", "name": "org.apache.kafka.connect.data.Timestamp", "version": 1}
@@ -120,14 +122,14 @@ def run(settings: Settings, count: int) -> BenchResult:
         name = f"bench-format-{run_id}"
         with step(f"sinking {count:,} records as {label}"):
             started = time.monotonic()
-            put_connector(settings.connect_url, name, config, timeout_s=120)
+            ConnectorClient(settings.connect_url, name).deploy(config, timeout_s=120)
             while consumer_lag(settings, f"connect-{name}", topic) > 0:
                 time.sleep(0.25)
             elapsed = time.monotonic() - started
         stored = database[collection].count_documents({})
         if stored != count:
             raise BenchError(f"{label}: {stored} of {count} documents stored")
-        delete_connector(settings.connect_url, name)
+        ConnectorClient(settings.connect_url, name).delete()
         database.drop_collection(collection)
         admin_client(settings).delete_topics([topic])
         size = sum(map(len, payloads)) / len(payloads)

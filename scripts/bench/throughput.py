@@ -29,18 +29,20 @@ from bson.raw_bson import RawBSONDocument
 from confluent_kafka import KafkaException, Producer
 from pymongo import MongoClient
 
-from authtrail.kafka import admin_client, consumer_lag, producer_config, topic_end
+from authtrail.isolated_pipeline import IsolatedPipeline
+from authtrail.kafka.clients import admin_client, producer_config
+from authtrail.kafka.offsets import consumer_lag, topic_end
+from authtrail.kafka_connect import ConnectorClient
+from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings
 from authtrail.store import ensure_indexes
 from authtrail.topics import TopicSpec, ensure_topics
+from authtrail.waiting import wait_for
+from connect.sink.deploy import render_sink_config
 from scripts.bench import charts
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
 from scripts.bench.stats import per_second
 from scripts.console import console, step
-from scripts.deploy_connectors import delete_connector, put_connector, render_sink_config
-from scripts.isolated import Pipeline
-from scripts.sample_events import EventFactory
-from scripts.waiting import wait_for
 
 STAGE_TIMEOUT_S = 3600.0
 
@@ -108,7 +110,7 @@ def run(settings: Settings, count: int, profile_s: float) -> BenchResult:
     )
     run_id = uuid.uuid4().hex[:8]
     workdir = RESULTS_DIR / "work" / f"throughput-{result.started}"
-    pipe = Pipeline(settings, f"tp{run_id}", workdir)
+    pipe = IsolatedPipeline(settings, f"tp{run_id}", workdir)
     scratch: list[str] = []
     figures = result.figures
     try:
@@ -225,9 +227,9 @@ def run(settings: Settings, count: int, profile_s: float) -> BenchResult:
         )
         scratch.append(f"tp{run_id}.sink-dlq")
         with step(f"D: Connect sink over {count:,} documents"):
-            put_connector(settings.connect_url, name, config, timeout_s=120)
+            ConnectorClient(settings.connect_url, name).deploy(config, timeout_s=120)
             seconds, rate = _drain_rate(pipe.settings, f"connect-{name}", stage_sink["transformer"], count)
-        delete_connector(settings.connect_url, name)
+        ConnectorClient(settings.connect_url, name).delete()
         figures["sink_connect"] = {"seconds": round(seconds, 1), "events_per_s": rate}
         with step("D: reading the same documents back for insert_many"):
             documents = [

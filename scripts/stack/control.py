@@ -10,10 +10,10 @@ import psutil
 
 from authtrail.errors import StackError
 from authtrail.logs import get_logger
+from authtrail.processes import ProcessTable
 from authtrail.settings import Settings
 from scripts.console import step
 from scripts.stack.artifacts import Artifacts, ensure_artifacts
-from scripts.stack.processes import ProcessTable
 from scripts.stack.servers import SERVER_NAMES, Layout, Server, port_in_use, stack_servers
 
 log = get_logger(__name__)

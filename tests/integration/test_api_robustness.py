@@ -18,23 +18,23 @@ from pymongo import MongoClient
 from schemathesis import GenerationMode
 
 from authtrail.contract import load_contract
+from authtrail.isolated_pipeline import IsolatedPipeline
+from authtrail.processes import ProcessTable
 from authtrail.settings import Settings
-from connect.stored_shape import StoredShape
+from authtrail.waiting import http_ok, wait_for
+from connect.transformer.stored_shape import StoredShape
 from query_service.params import MAX_RESULT_WINDOW
 from scripts.bench.documents import pipeline_documents
-from scripts.isolated import Pipeline
 from scripts.stack.control import LocalStack
-from scripts.stack.processes import ProcessTable
-from scripts.waiting import http_ok, wait_for
 
 pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
-def live_api(stack: LocalStack, settings: Settings, tmp_path_factory) -> Iterator[Pipeline]:
+def live_api(stack: LocalStack, settings: Settings, tmp_path_factory) -> Iterator[IsolatedPipeline]:
     """`authtrail serve` on its own port, over 500 stored events."""
     workdir: Path = tmp_path_factory.mktemp("api")
-    api = Pipeline(settings, f"fuzz{int(time.time())}", workdir, api_port=14300)
+    api = IsolatedPipeline(settings, f"fuzz{int(time.time())}", workdir, api_port=14300)
     shape = StoredShape(load_contract(settings.schemas_dir).stored_shape)
     with MongoClient(settings.mongo_uri.get_secret_value()) as client:
         client[api.settings.mongo_database][api.settings.mongo_collection].insert_many(
@@ -52,12 +52,14 @@ def live_api(stack: LocalStack, settings: Settings, tmp_path_factory) -> Iterato
 
 
 @pytest.fixture(scope="module")
-def auth(live_api: Pipeline) -> dict[str, str]:
+def auth(live_api: IsolatedPipeline) -> dict[str, str]:
     return {"Authorization": f"Bearer {live_api.key()}"}
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_generated_requests_get_documented_answers_and_never_a_5xx(live_api: Pipeline, auth, mode) -> None:
+def test_generated_requests_get_documented_answers_and_never_a_5xx(
+    live_api: IsolatedPipeline, auth, mode
+) -> None:
     """schemathesis, driven by /openapi.json: valid (positive) and invalid (negative) requests for
     every operation; each answer must conform to the document (status, content type, schema)."""
     schema = schemathesis.openapi.from_url(f"{live_api.settings.api_url}/openapi.json")
@@ -137,13 +139,13 @@ NASTY = [
 
 
 @pytest.mark.parametrize("query", NASTY)
-def test_nasty_requests_get_a_json_400(live_api: Pipeline, auth, query: str) -> None:
+def test_nasty_requests_get_a_json_400(live_api: IsolatedPipeline, auth, query: str) -> None:
     response = httpx.get(f"{live_api.settings.api_url}/audit_events?{query}", headers=auth, timeout=10)
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_parameters"
 
 
-def test_a_very_long_query_string_is_refused_cleanly(live_api: Pipeline) -> None:
+def test_a_very_long_query_string_is_refused_cleanly(live_api: IsolatedPipeline) -> None:
     response = httpx.get(f"{live_api.settings.api_url}/audit_events?user_id=1&x={'a' * 20_000}", timeout=10)
     assert response.status_code == 414
     assert response.json()["error"] == "uri_too_long"
@@ -151,7 +153,7 @@ def test_a_very_long_query_string_is_refused_cleanly(live_api: Pipeline) -> None
 
 @pytest.mark.control
 def test_a_store_outage_is_a_fast_503_and_heals_by_itself(
-    live_api: Pipeline, auth, stack: LocalStack
+    live_api: IsolatedPipeline, auth, stack: LocalStack
 ) -> None:
     url = f"{live_api.settings.api_url}/audit_events"
     assert httpx.get(url, headers=auth, timeout=10).status_code == 200

@@ -13,14 +13,13 @@ import time
 import fastavro
 import pytest
 
-from authtrail.contract import load_contract
-from authtrail.kafka import consumer_lag
+from authtrail.contract import load_contract, register
+from authtrail.isolated_pipeline import IsolatedPipeline, isolated_pipeline
+from authtrail.kafka.offsets import consumer_lag
+from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings
-from scripts.isolated import Pipeline, pipeline
-from scripts.register_schemas import register
-from scripts.sample_events import EventFactory
+from authtrail.waiting import wait_for
 from scripts.stack.control import LocalStack
-from scripts.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -44,7 +43,7 @@ def variant(base: dict, **changes) -> dict:
 def test_every_kind_of_bad_record_is_dead_lettered_with_its_reason(
     stack: LocalStack, settings: Settings, unique: str, tmp_path
 ) -> None:
-    with pipeline(settings, unique, tmp_path) as pipe:
+    with isolated_pipeline(settings, unique, tmp_path) as pipe:
         pipe.start("transformer")
         emitter = pipe.emitter()
         factory = EventFactory(seed=31)
@@ -179,14 +178,14 @@ def test_every_kind_of_bad_record_is_dead_lettered_with_its_reason(
         assert "Traceback" not in pipe.log_of("transformer")
 
 
-def dlq_cli(pipe: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
+def dlq_cli(pipe: IsolatedPipeline, *args: str) -> subprocess.CompletedProcess[str]:
     return pipe.cli("dlq", *args)
 
 
 def test_dead_letters_are_inspected_then_replayed_after_a_fix_idempotently(
     stack: LocalStack, settings: Settings, unique: str, tmp_path
 ) -> None:
-    with pipeline(settings, unique, tmp_path) as pipe:
+    with isolated_pipeline(settings, unique, tmp_path) as pipe:
         pipe.start("transformer", max_event_age_days=1)  # too strict: rejects last week's events
         pipe.start("sink-watch")
         week_ago = time.time() - 7 * 86_400

@@ -12,12 +12,12 @@ import sys
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from authtrail.contract import load_contract
-from authtrail.kafka import ConfigResource, admin_client
+from authtrail.contract import SchemaRejectedError, load_contract, register, register_contract
+from authtrail.kafka.clients import ConfigResource, admin_client
+from authtrail.kafka_connect import ConnectorClient
 from authtrail.settings import Settings
 from authtrail.topics import ensure_topics, topic_specs
-from scripts.deploy_connectors import delete_connector, deploy_sink
-from scripts.register_schemas import SchemaRejectedError, register, register_contract
+from connect.sink.deploy import deploy_sink
 from scripts.stack.control import LocalStack
 
 pytestmark = pytest.mark.stack
@@ -128,4 +128,4 @@ def test_deploying_the_sink_twice_is_harmless(stack: LocalStack, isolated: Setti
         assert (first.state, second.state) == ("RUNNING", "RUNNING")
         assert len(second.tasks) == isolated.connector_tasks_max
     finally:
-        delete_connector(isolated.connect_url, isolated.connector_name)
+        ConnectorClient(isolated.connect_url, isolated.connector_name).delete()

@@ -12,16 +12,14 @@ import time
 from collections import defaultdict
 
 import bson
-import httpx
 import pytest
 
-from authtrail.contract import load_contract
-from authtrail.kafka import consumer_lag
+from authtrail.contract import load_contract, register
+from authtrail.isolated_pipeline import IsolatedPipeline, isolated_pipeline
+from authtrail.kafka.offsets import consumer_lag
 from authtrail.settings import Settings
-from scripts.isolated import Pipeline, pipeline
-from scripts.register_schemas import register
+from authtrail.waiting import wait_for
 from scripts.stack.control import LocalStack
-from scripts.waiting import wait_for
 from tests.support.faults import Stream, account, report
 
 pytestmark = [pytest.mark.stack, pytest.mark.fault, pytest.mark.control]
@@ -30,7 +28,7 @@ EVENTS, RATE = 20_000, 3_000
 
 @pytest.fixture
 def pipe(stack: LocalStack, settings: Settings, unique: str, tmp_path):
-    with pipeline(settings, unique, tmp_path, connector_tasks_max=2) as running:
+    with isolated_pipeline(settings, unique, tmp_path, connector_tasks_max=2) as running:
         running.start("transformer")
         running.start("sink-watch")
         yield running
@@ -40,7 +38,9 @@ def midway(stream: Stream) -> None:
     stream.wait_sent(EVENTS // 3)
 
 
-def test_transformer_killed_after_acknowledgement_before_commit(pipe: Pipeline, settings: Settings) -> None:
+def test_transformer_killed_after_acknowledgement_before_commit(
+    pipe: IsolatedPipeline, settings: Settings
+) -> None:
     # A commit interval longer than the test: at the kill, everything the transformer processed
     # has been acknowledged downstream and nothing is committed — the window where a crash
     # makes it redo its work.
@@ -62,7 +62,7 @@ def test_transformer_killed_after_acknowledgement_before_commit(pipe: Pipeline, 
     report("kill -9 transformer (acked, not committed)", result, settings.stack_dir)
 
 
-def test_connect_worker_killed(pipe: Pipeline, stack: LocalStack, settings: Settings) -> None:
+def test_connect_worker_killed(pipe: IsolatedPipeline, stack: LocalStack, settings: Settings) -> None:
     stream = Stream(pipe, EVENTS, RATE, seed=102).start()
     midway(stream)
     stack.kill("connect")
@@ -72,7 +72,7 @@ def test_connect_worker_killed(pipe: Pipeline, stack: LocalStack, settings: Sett
     report("kill -9 Kafka Connect worker", account(pipe, stream.events, restarted), settings.stack_dir)
 
 
-def test_store_stopped_for_ten_seconds(pipe: Pipeline, stack: LocalStack, settings: Settings) -> None:
+def test_store_stopped_for_ten_seconds(pipe: IsolatedPipeline, stack: LocalStack, settings: Settings) -> None:
     stream = Stream(pipe, EVENTS, RATE, seed=103).start()
     midway(stream)
     stack.stop("store")
@@ -85,7 +85,7 @@ def test_store_stopped_for_ten_seconds(pipe: Pipeline, stack: LocalStack, settin
     report("store stopped 10 s", result, settings.stack_dir)
 
 
-def test_broker_restarted(pipe: Pipeline, stack: LocalStack, settings: Settings) -> None:
+def test_broker_restarted(pipe: IsolatedPipeline, stack: LocalStack, settings: Settings) -> None:
     stream = Stream(pipe, EVENTS, RATE, seed=104).start()
     midway(stream)
     stack.stop("kafka")
@@ -95,7 +95,7 @@ def test_broker_restarted(pipe: Pipeline, stack: LocalStack, settings: Settings)
     report("Kafka broker restarted", account(pipe, stream.events, restarted), settings.stack_dir)
 
 
-def test_one_of_two_transformers_killed_keeps_user_order(pipe: Pipeline, settings: Settings) -> None:
+def test_one_of_two_transformers_killed_keeps_user_order(pipe: IsolatedPipeline, settings: Settings) -> None:
     pipe.start("transformer", name="transformer-2")
     stream = Stream(pipe, EVENTS, RATE, seed=105, users=500).start()
     midway(stream)
@@ -121,24 +121,16 @@ def test_one_of_two_transformers_killed_keeps_user_order(pipe: Pipeline, setting
     report("1 of 2 transformers killed", result, settings.stack_dir)
 
 
-def test_replaying_the_whole_sink_topic_changes_nothing(pipe: Pipeline, settings: Settings) -> None:
+def test_replaying_the_whole_sink_topic_changes_nothing(pipe: IsolatedPipeline, settings: Settings) -> None:
     stream = Stream(pipe, EVENTS, RATE, seed=106).start()
     stream.join()
     account(pipe, stream.events, time.monotonic())
     before = {d["_id"]: d for d in pipe.collection.find()}
-    connect, name = pipe.settings.connect_url, pipe.settings.connector_name
-    httpx.put(f"{connect}/connectors/{name}/stop", timeout=30).raise_for_status()
-    wait_for(
-        lambda: httpx.get(f"{connect}/connectors/{name}/status").json()["connector"]["state"] == "STOPPED",
-        60,
-        "the connector to stop",
-    )
-    httpx.delete(
-        f"{connect}/connectors/{name}/offsets", timeout=60
-    ).raise_for_status()  # back to the beginning
-    httpx.put(f"{connect}/connectors/{name}/resume", timeout=30).raise_for_status()
+    pipe.connector.stop()
+    pipe.connector.reset_sink_offsets()  # back to the beginning
+    pipe.connector.resume()
     resumed = time.monotonic()
-    group = f"{name}-reconciler"
+    group = f"{pipe.settings.connector_name}-reconciler"
     wait_for(
         lambda: pipe.committed(group, pipe.settings.sink_dlq_topic) >= EVENTS,
         240,
@@ -150,7 +142,7 @@ def test_replaying_the_whole_sink_topic_changes_nothing(pipe: Pipeline, settings
     report("sink consumer group reset to the beginning", result, settings.stack_dir)
 
 
-def test_schema_evolution_mid_stream(pipe: Pipeline, settings: Settings) -> None:
+def test_schema_evolution_mid_stream(pipe: IsolatedPipeline, settings: Settings) -> None:
     old = Stream(pipe, EVENTS // 2, RATE / 2, seed=107).start()
     old.wait_sent(EVENTS // 6)
     snapshot_ids = set(pipe.stored_ids())

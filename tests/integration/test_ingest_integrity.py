@@ -16,13 +16,13 @@ import pytest
 from bson.int64 import Int64
 from confluent_kafka import Producer
 
+from authtrail.isolated_pipeline import IsolatedPipeline, isolated_pipeline
+from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings
+from authtrail.waiting import wait_for
 from connect.dead_letter import PATH, REASON, RULE, STAGE
-from connect.storable import parse_json_object
-from scripts.isolated import Pipeline, pipeline
-from scripts.sample_events import EventFactory
+from connect.transformer.storable import parse_json_object
 from scripts.stack.control import LocalStack
-from scripts.waiting import wait_for
 from tests.support.faults import Stream, account, dead_letter_ids, report, strictly_equal
 
 pytestmark = [pytest.mark.stack, pytest.mark.fault]
@@ -31,7 +31,7 @@ RATE = 3_000
 
 @pytest.fixture
 def pipe(stack: LocalStack, settings: Settings, unique: str, tmp_path):
-    with pipeline(settings, unique, tmp_path, connector_tasks_max=2) as running:
+    with isolated_pipeline(settings, unique, tmp_path, connector_tasks_max=2) as running:
         running.start("transformer")
         running.start("sink-watch")
         yield running
@@ -39,7 +39,7 @@ def pipe(stack: LocalStack, settings: Settings, unique: str, tmp_path):
 
 @pytest.mark.control
 def test_registry_down_while_a_fresh_transformer_starts_loses_nothing(
-    pipe: Pipeline, stack: LocalStack, settings: Settings
+    pipe: IsolatedPipeline, stack: LocalStack, settings: Settings
 ) -> None:
     events = 20_000
     stream = Stream(pipe, events, RATE, seed=111)
@@ -65,7 +65,7 @@ def test_registry_down_while_a_fresh_transformer_starts_loses_nothing(
 
 @pytest.mark.control
 def test_a_document_the_store_refuses_is_quarantined_and_everything_after_it_is_stored(
-    pipe: Pipeline, settings: Settings
+    pipe: IsolatedPipeline, settings: Settings
 ) -> None:
     stream = Stream(pipe, 6_000, RATE, seed=112).start()
     stream.wait_sent(2_000)
@@ -127,7 +127,7 @@ REFUSED = {
 
 
 def test_hostile_but_valid_event_data_is_stored_intact_or_refused_by_rule_with_no_stall(
-    pipe: Pipeline, settings: Settings
+    pipe: IsolatedPipeline, settings: Settings
 ) -> None:
     factory = EventFactory(seed=113)
     plain = [factory.event() for _ in range(3_000)]
@@ -165,7 +165,7 @@ def test_hostile_but_valid_event_data_is_stored_intact_or_refused_by_rule_with_n
     report("hostile event_data shapes mixed into a stream", result, settings.stack_dir)
 
 
-def _events_of_user(pipe: Pipeline, key: str, user_id: int) -> dict | None:
+def _events_of_user(pipe: IsolatedPipeline, key: str, user_id: int) -> dict | None:
     """The user's events through the API, or None while the API is not answering yet."""
     try:
         response = httpx.get(

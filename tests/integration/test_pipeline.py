@@ -16,26 +16,25 @@ import pytest
 from bson.int64 import Int64
 from bson.raw_bson import RawBSONDocument
 
-from authtrail.contract import load_contract
+from authtrail.contract import load_contract, register
+from authtrail.isolated_pipeline import IsolatedPipeline, isolated_pipeline
+from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings
-from scripts.isolated import Pipeline, pipeline
-from scripts.register_schemas import register
-from scripts.sample_events import EventFactory
+from authtrail.waiting import wait_for
 from scripts.stack.control import LocalStack
-from scripts.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 
 
 @pytest.fixture
 def pipe(stack: LocalStack, settings: Settings, unique: str, tmp_path):
-    with pipeline(settings, unique, tmp_path) as running:
+    with isolated_pipeline(settings, unique, tmp_path) as running:
         running.start("transformer")
         running.start("sink-watch")
         yield running
 
 
-def emit(pipe: Pipeline, events: list[dict]) -> None:
+def emit(pipe: IsolatedPipeline, events: list[dict]) -> None:
     emitter = pipe.emitter()
     for event in events:
         emitter.send(event)
@@ -44,7 +43,7 @@ def emit(pipe: Pipeline, events: list[dict]) -> None:
     assert (emitter.counts.acked, emitter.counts.failed) == (len(events), 0)
 
 
-def test_every_event_is_stored_once_in_the_stored_shape_and_in_user_order(pipe: Pipeline) -> None:
+def test_every_event_is_stored_once_in_the_stored_shape_and_in_user_order(pipe: IsolatedPipeline) -> None:
     factory = EventFactory(seed=7)
     events = [factory.event(user_id=user) for user in [factory.user() for _ in range(40)] for _ in range(5)]
     events += [factory.event() for _ in range(1800)]
@@ -95,7 +94,7 @@ def test_every_event_is_stored_once_in_the_stored_shape_and_in_user_order(pipe: 
 
 
 def test_bad_records_are_dead_lettered_with_a_reason_and_good_ones_around_them_are_stored(
-    pipe: Pipeline, settings: Settings
+    pipe: IsolatedPipeline, settings: Settings
 ) -> None:
     contract = load_contract(settings.schemas_dir)
     emitter = pipe.emitter()
@@ -153,7 +152,7 @@ def test_bad_records_are_dead_lettered_with_a_reason_and_good_ones_around_them_a
     assert "Traceback" not in pipe.log_of("transformer")
 
 
-def test_restarting_the_transformer_mid_stream_loses_and_duplicates_nothing(pipe: Pipeline) -> None:
+def test_restarting_the_transformer_mid_stream_loses_and_duplicates_nothing(pipe: IsolatedPipeline) -> None:
     factory = EventFactory(seed=3)
     events = [factory.event() for _ in range(6000)]
     emitter = pipe.emitter()
@@ -178,7 +177,7 @@ def test_restarting_the_transformer_mid_stream_loses_and_duplicates_nothing(pipe
     assert pipe.read_topic(pipe.settings.dlq_topic) == []  # redeliveries are not dead letters
 
 
-def test_a_different_event_reusing_an_id_is_surfaced_and_the_stored_one_kept(pipe: Pipeline) -> None:
+def test_a_different_event_reusing_an_id_is_surfaced_and_the_stored_one_kept(pipe: IsolatedPipeline) -> None:
     factory = EventFactory(seed=5)
     original = factory.event()
     emit(pipe, [original])
@@ -197,7 +196,7 @@ def test_a_different_event_reusing_an_id_is_surfaced_and_the_stored_one_kept(pip
     )
 
 
-def test_replaying_the_sink_topic_changes_nothing_and_dead_letters_nothing(pipe: Pipeline) -> None:
+def test_replaying_the_sink_topic_changes_nothing_and_dead_letters_nothing(pipe: IsolatedPipeline) -> None:
     factory = EventFactory(seed=9)
     emit(pipe, [factory.event() for _ in range(300)])
     pipe.wait_stored(300)

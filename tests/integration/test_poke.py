@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
+from authtrail.isolated_pipeline import isolated_pipeline
 from authtrail.settings import Settings
-from scripts.isolated import pipeline
+from authtrail.waiting import http_ok, wait_for
 from scripts.stack.control import LocalStack
-from scripts.waiting import http_ok, wait_for
 
 pytestmark = pytest.mark.stack
 COMPONENTS = ("broker", "registry", "connect sink", "transformer", "sink watch", "store", "api")
@@ -17,7 +17,7 @@ COMPONENTS = ("broker", "registry", "connect sink", "transformer", "sink watch",
 def test_poke_reports_every_component_and_fails_when_one_is_down(
     stack: LocalStack, settings: Settings, unique: str, tmp_path
 ) -> None:
-    with pipeline(settings, unique, tmp_path, api_port=14200) as pipe:
+    with isolated_pipeline(settings, unique, tmp_path, api_port=14200) as pipe:
         pipe.start("transformer")
         pipe.start("sink-watch")
         pipe.start("api")

@@ -20,13 +20,13 @@ from pymongo import MongoClient
 from starlette.testclient import TestClient
 
 from authtrail.contract import load_contract
+from authtrail.key_store import create_key
 from authtrail.settings import Settings
 from authtrail.store import ensure_indexes
-from connect.stored_shape import StoredShape
+from connect.transformer.stored_shape import StoredShape
 from query_service.app import create_app
 from query_service.params import parameter_specs
 from scripts.bench.documents import pipeline_documents
-from scripts.keys import create_key
 from scripts.stack.control import LocalStack
 
 pytestmark = pytest.mark.stack

@@ -21,15 +21,15 @@ from pymongo import MongoClient
 from starlette.testclient import TestClient
 
 from authtrail.contract import load_contract
+from authtrail.isolated_pipeline import IsolatedPipeline
+from authtrail.key_store import create_key
+from authtrail.processes import ProcessTable
 from authtrail.settings import Settings
-from connect.stored_shape import StoredShape
+from authtrail.waiting import http_ok, wait_for
+from connect.transformer.stored_shape import StoredShape
 from query_service.app import create_app
 from scripts.bench.documents import pipeline_documents
-from scripts.isolated import Pipeline
-from scripts.keys import create_key
 from scripts.stack.control import LocalStack
-from scripts.stack.processes import ProcessTable
-from scripts.waiting import http_ok, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -197,8 +197,8 @@ def test_every_query_is_recorded_with_key_scope_parameters_count_and_status(clie
     assert (refused["status"], refused["scope"]) == (403, f"company:{company}")
 
 
-def _serve(settings: Settings, port: int, workdir: Path) -> Pipeline:
-    api = Pipeline(settings, f"p{port}", workdir, api_port=port)
+def _serve(settings: Settings, port: int, workdir: Path) -> IsolatedPipeline:
+    api = IsolatedPipeline(settings, f"p{port}", workdir, api_port=port)
     api.settings = api.settings.model_copy(update={"mongo_database": settings.mongo_database})
     api.start("api")
     wait_for(lambda: http_ok(f"{api.settings.api_url}/health"), 30, f"authtrail serve on {port}")

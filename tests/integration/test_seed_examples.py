@@ -10,11 +10,11 @@ import bson
 import httpx
 import pytest
 
+from authtrail.isolated_pipeline import isolated_pipeline
+from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings
-from scripts.isolated import pipeline
-from scripts.sample_events import EventFactory
+from authtrail.waiting import http_ok, wait_for
 from scripts.stack.control import LocalStack
-from scripts.waiting import http_ok, wait_for
 from tests.integration.test_query_api import oracle
 
 pytestmark = pytest.mark.stack
@@ -32,7 +32,7 @@ def test_the_seed_examples_on_pipeline_ingested_events(
     stack: LocalStack, settings: Settings, unique: str, tmp_path
 ) -> None:
     api_port = 14100
-    with pipeline(settings, unique, tmp_path, api_port=api_port) as pipe:
+    with isolated_pipeline(settings, unique, tmp_path, api_port=api_port) as pipe:
         pipe.start("transformer")
         pipe.start("api")
         clock = iter(range(MAY_14_2022 - 3_600, MAY_14_2022 + 200_000, 53))

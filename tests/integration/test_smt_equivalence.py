@@ -15,15 +15,15 @@ from bson.int64 import Int64
 from confluent_kafka import Consumer, Producer, TopicPartition
 from pymongo import MongoClient
 
-from authtrail.kafka import NewTopic, admin_client
+from authtrail.kafka.clients import NewTopic, admin_client
+from authtrail.kafka_connect import ConnectorClient
 from authtrail.settings import Settings
-from connect.properties import load_properties
-from connect.record import ConnectRecord
-from connect.transforms.base import TransformDataError
-from connect.transforms.chain import TransformChain
-from scripts.deploy_connectors import delete_connector, put_connector
+from authtrail.waiting import wait_for
+from connect.transformer.properties import load_properties
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms.base import TransformDataError
+from connect.transformer.transforms.chain import TransformChain
 from scripts.stack.control import LocalStack
-from scripts.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 P = "org.apache.kafka.connect.transforms."
@@ -74,7 +74,8 @@ def run_connect(
         **transforms,
     }
     name = f"smt-{unique}"
-    put_connector(settings.connect_url, name, config, timeout_s=60)
+    connector = ConnectorClient(settings.connect_url, name)
+    connector.deploy(config, timeout_s=60)
     read_back = read_all(settings, topic)
     try:
         # Done when Connect committed the end of the topic: every record was put (or dead-lettered).
@@ -88,7 +89,7 @@ def run_connect(
             out = client[database]["out"].with_options(codec_options=TZ)
             return {_id_key(doc["_id"]): doc for doc in out.find()}, dead, read_back
     finally:
-        delete_connector(settings.connect_url, name)
+        connector.delete()
 
 
 def committed(settings: Settings, group: str, topic: str) -> int:
@@ -319,7 +320,7 @@ def test_filter_with_predicates(stack: LocalStack, settings: Settings, unique: s
 
 
 def test_the_production_chain(stack: LocalStack, settings: Settings, unique: str) -> None:
-    """connect/transforms.properties itself, on validated events as the transformer sees them."""
+    """connect/transformer/transforms.properties itself, on validated events as the transformer sees them."""
     config = load_properties(settings.transforms_file)
     records = [
         {

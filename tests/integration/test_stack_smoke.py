@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from pymongo import MongoClient
 
 from authtrail.errors import StackError
-from authtrail.kafka import NewTopic
+from authtrail.kafka.clients import NewTopic
 from authtrail.settings import Settings
 from scripts.stack.control import LocalStack
 

@@ -20,13 +20,13 @@ import bson
 import fastavro
 
 from authtrail.contract import load_contract
-from authtrail.kafka import consumer_lag
+from authtrail.emitter import EventEmitter, TokenBucket
+from authtrail.isolated_pipeline import IsolatedPipeline
+from authtrail.kafka.offsets import consumer_lag
+from authtrail.sample_events import EventFactory
+from authtrail.waiting import wait_for
 from connect.dead_letter import REASON, SOURCE_TOPIC
-from connect.storable import parse_json_object
-from scripts.emitter import EventEmitter, TokenBucket
-from scripts.isolated import Pipeline
-from scripts.sample_events import EventFactory
-from scripts.waiting import wait_for
+from connect.transformer.storable import parse_json_object
 
 
 class Stream:
@@ -34,7 +34,7 @@ class Stream:
 
     def __init__(
         self,
-        pipe: Pipeline,
+        pipe: IsolatedPipeline,
         count: int,
         rate: float,
         seed: int,
@@ -88,7 +88,7 @@ class Accounting:
     per_company: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
-def caught_up(pipe: Pipeline) -> bool:
+def caught_up(pipe: IsolatedPipeline) -> bool:
     """Every hop has committed everything it was given — the transformer, the sink, and the
     reconciler the sink's dead letters. Waiting on the broker, not on a count, so a loss fails
     at once as "missing N"."""
@@ -96,7 +96,7 @@ def caught_up(pipe: Pipeline) -> bool:
     return pipe.caught_up() and consumer_lag(s, f"{s.connector_name}-reconciler", s.sink_dlq_topic) == 0
 
 
-def dead_letter_ids(pipe: Pipeline) -> list[tuple[str, dict[str, str]]]:
+def dead_letter_ids(pipe: IsolatedPipeline) -> list[tuple[str, dict[str, str]]]:
     """(event id, headers) of every record in the human-facing DLQ — one entry per record, so an
     event dead-lettered twice appears twice. Raw-topic letters carry the producer's Avro bytes;
     letters from the sink carry the BSON document."""
@@ -114,7 +114,7 @@ def dead_letter_ids(pipe: Pipeline) -> list[tuple[str, dict[str, str]]]:
 
 
 def account(
-    pipe: Pipeline,
+    pipe: IsolatedPipeline,
     events: list[dict[str, Any]],
     recovered_from: float,
     timeout_s: float = 240,

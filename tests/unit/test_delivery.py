@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Producer
 
-from authtrail.delivery import CheckedProducer, DeliveryError
+from authtrail.kafka.delivery import CheckedProducer, DeliveryError
 
 NOWHERE = {"bootstrap.servers": "127.0.0.1:9", "message.timeout.ms": 300, "log_level": 0}
 

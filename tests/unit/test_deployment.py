@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from authtrail.settings import PROJECT_ROOT, Settings, load_settings
-from connect.properties import load_properties
+from connect.transformer.properties import load_properties
 from scripts.stack import versions
 from scripts.stack.servers import Layout, stack_servers
 

@@ -1,4 +1,4 @@
-"""The stored-document contract (connect/storable.py): each value no supported store can hold
+"""The stored-document contract (connect/transformer/storable.py): each value no supported store can hold
 is refused with its path and rule; everything else is accepted and comes out as it went in."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from authtrail.errors import RecordRejectedError
-from connect.storable import MAX_DEPTH, UnstorableError, check_storable, parse_json_object
+from connect.transformer.storable import MAX_DEPTH, UnstorableError, check_storable, parse_json_object
 
 
 def refusal(text: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""The transformer loop (connect/service.py) against an in-memory consumer that behaves like
+"""The transformer loop (connect/transformer/service.py) against an in-memory consumer that behaves like
 librdkafka where it matters: ``consume()`` moves the position of *every* partition it returned
 records from, ``seek()`` moves one back, ``store_offsets()`` is what a commit would save.
 
@@ -16,14 +16,14 @@ from confluent_kafka import TopicPartition
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authtrail.delivery import CheckedProducer
 from authtrail.errors import DependencyUnavailableError
+from authtrail.kafka.delivery import CheckedProducer
+from authtrail.kafka.records import RawMessage
 from authtrail.settings import load_settings
 from connect.dead_letter import Failure
-from connect.raw import RawMessage
-from connect.service import TransformerError, TransformerService
-from connect.transformer import Forward, Outcome
-from connect.transforms.chain import TransformChain
+from connect.transformer.event_transformer import Forward, Outcome
+from connect.transformer.service import TransformerError, TransformerService
+from connect.transformer.transforms.chain import TransformChain
 
 TOPIC = "raw"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from authtrail.errors import RecordRejectedError
-from connect.validation import Limits, fingerprint, validate_event
+from connect.transformer.validation import Limits, fingerprint, validate_event
 
 NOW = 1_800_000_000
 LIMITS = Limits(max_event_data_bytes=1000, max_age_s=86_400 * 365, max_future_s=300)

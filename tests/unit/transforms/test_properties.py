@@ -1,6 +1,8 @@
 """Connector configs are read like Java reads .properties files."""
 
-from connect.properties import parse_properties
+from authtrail.settings import load_settings
+from connect.transformer.properties import parse_properties
+from connect.transformer.transforms.chain import TransformChain
 
 
 def test_separators_comments_and_continuations():
@@ -17,3 +19,16 @@ def test_separators_comments_and_continuations():
 
 def test_escapes():
     assert parse_properties(r"pattern=audit\\..*") == {"pattern": r"audit\..*"}
+
+
+def test_the_production_chain_loads_with_every_stage_known() -> None:
+    chain = TransformChain.from_file(load_settings().transforms_file)
+    assert [stage.alias for stage in chain.stages] == [
+        "dropTombstones",
+        "rename",
+        "ids",
+        "eventTime",
+        "provenance",
+        "ingestTime",
+        "userKey",
+    ]

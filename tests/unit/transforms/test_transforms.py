@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from bson.int64 import Int64
 
-from connect.record import ConnectRecord
-from connect.transforms.base import TransformConfigError, TransformDataError
-from connect.transforms.chain import TransformChain
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms.base import TransformConfigError, TransformDataError
+from connect.transformer.transforms.chain import TransformChain
 
 P = "org.apache.kafka.connect.transforms."
 

@@ -6,12 +6,12 @@ exactly-once in effect):
    registry outage half-way through leaves nothing behind to be duplicated;
 2. produce every outcome (sink or dead-letter topic) without waiting;
 3. ``flush`` — wait until the broker acknowledged all of them (acks=all, idempotent), and
-   check every delivery report (a failed delivery is not "queued", see ``authtrail.delivery``);
+   check every delivery report (a failed delivery is not "queued", see ``authtrail.kafka.delivery``);
 4. only then *store* the batch's offsets; librdkafka commits stored offsets every second,
    and we commit synchronously on partition revoke and at shutdown.
 If a delivery failed, or the registry could not be asked, *every* partition the batch
 touched is rewound to its first offset in the batch and the batch is redone after a
-back-off — never skipped (``connect.offsets``). A crash between 3 and the next commit
+back-off — never skipped (``authtrail.kafka.offsets``). A crash between 3 and the next commit
 redelivers at most ~1 s of records; the sink stores each event once whatever it receives.
 
 Errors that are not a bad record and not a down dependency are bugs: one is dead-lettered
@@ -31,15 +31,15 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
 
-from authtrail.delivery import CheckedProducer, DeliveryError
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
 from authtrail.heartbeat import Heartbeat
+from authtrail.kafka.delivery import CheckedProducer, DeliveryError
+from authtrail.kafka.offsets import BatchSpan, commit_stored
+from authtrail.kafka.records import RawMessage, raw_message
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter_headers
-from connect.offsets import BatchSpan, commit_stored
-from connect.raw import RawMessage, raw_message
-from connect.transformer import EventTransformer, Forward, Outcome, RecordProcessor
+from connect.transformer.event_transformer import EventTransformer, Forward, Outcome, RecordProcessor
 
 log = get_logger(__name__)
 FLUSH_TIMEOUT_S = 60.0
@@ -218,8 +218,8 @@ class TransformerService:
 
 def build_service(settings: Settings) -> TransformerService:
     """The transformer wired to the configured Kafka, registry and transform chain."""
-    from authtrail.kafka import consumer_config, producer_config
-    from connect.event_codec import RegistrySchemas
+    from authtrail.kafka.clients import consumer_config, producer_config
+    from connect.transformer.event_codec import RegistrySchemas
 
     transformer = EventTransformer.from_settings(settings, RegistrySchemas(settings.schema_registry_url))
     consumer = Consumer(

@@ -1,5 +1,7 @@
-"""Which offsets a batch spans: where to rewind to if it must be redone, what to store once it
-is done. One object, so the consume loop and the sink watch cannot disagree about it.
+"""Offsets: what a batch spans (where to rewind to, what to store once it is done), what a
+consumer group committed, and how far behind it is — read from the broker.
+
+``BatchSpan`` is one object, so the consume loop and the sink watch cannot disagree about it.
 
 A consumer's position moves past *every* record ``consume()`` returned, on every partition
 the batch touched. Redoing a batch therefore means seeking each of those partitions back to
@@ -14,8 +16,10 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from authtrail.kafka.clients import observer
+from authtrail.kafka.records import RawMessage, partition_bounds
 from authtrail.logs import get_logger
-from connect.raw import RawMessage
+from authtrail.settings import Settings
 
 log = get_logger(__name__)
 
@@ -57,3 +61,29 @@ def commit_stored(consumer: Consumer, why: str) -> None:
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError._NO_OFFSET:
             log.warning("commit failed", on=why, error=str(exc))
+
+
+def committed(settings: Settings, group: str, topic: str) -> dict[int, int]:
+    """Per partition, the offset ``group`` committed on ``topic`` (what the broker holds); -1
+    where it never committed."""
+    with observer(settings, group) as consumer:
+        partitions = [TopicPartition(topic, p) for _, p in partition_bounds(consumer, topic)]
+        return {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=10)}
+
+
+def consumer_lag(settings: Settings, group: str, topic: str) -> int:
+    """Records of ``topic`` not yet committed by ``group`` (a partition never committed counts
+    from its first record)."""
+    with observer(settings, group) as consumer:
+        bounds = partition_bounds(consumer, topic)
+        done = consumer.committed([TopicPartition(t, p) for t, p in bounds], timeout=10)
+    return sum(
+        bounds[(tp.topic, tp.partition)][1] - max(tp.offset, bounds[(tp.topic, tp.partition)][0])
+        for tp in done
+    )
+
+
+def topic_end(settings: Settings, topic: str) -> int:
+    """Records written to ``topic`` so far (sum of its partitions' end offsets)."""
+    with observer(settings) as consumer:
+        return sum(high for _, high in partition_bounds(consumer, topic).values())

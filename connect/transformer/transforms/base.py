@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from authtrail.errors import AuthtrailError
-from connect.record import ConnectRecord
+from connect.transformer.record import ConnectRecord
 
 
 class TransformConfigError(AuthtrailError):

@@ -20,31 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastavro
-import httpx
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.schema import SchemaParseException
 
+from authtrail.contract import TRANSPORT_ERRORS
 from authtrail.errors import DependencyUnavailableError, RecordRejectedError
 
 MAGIC_BYTE = 0
 HEADER = struct.Struct(">bI")
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """What the registry client raises when it cannot reach the registry: httpx's transport
-    errors — of httpx2 when installed, which confluent-kafka then uses instead of httpx."""
-    errors: tuple[type[BaseException], ...] = (httpx.TransportError, OSError)
-    try:
-        import httpx2  # type: ignore[import-not-found,unused-ignore]
-
-        errors += (httpx2.TransportError,)
-    except ImportError:
-        pass
-    return errors
-
-
-TRANSPORT_ERRORS = _transport_errors()
 
 
 class DecodeError(RecordRejectedError):

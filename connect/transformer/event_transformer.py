@@ -12,16 +12,16 @@ import orjson
 
 from authtrail.contract import key_subject, load_contract, value_subject
 from authtrail.errors import RecordRejectedError
+from authtrail.kafka.records import RawMessage
 from authtrail.settings import Settings
 from connect.dead_letter import Failure
-from connect.event_codec import AvroDecoder, DecodeError, SchemaLookup
-from connect.raw import RawMessage
-from connect.record import ConnectRecord
-from connect.storable import UnstorableError
-from connect.stored_shape import ShapeError, StoredShape
-from connect.transforms.base import TransformDataError
-from connect.transforms.chain import TransformChain
-from connect.validation import Limits, fingerprint, validate_event
+from connect.transformer.event_codec import AvroDecoder, DecodeError, SchemaLookup
+from connect.transformer.record import ConnectRecord
+from connect.transformer.storable import UnstorableError
+from connect.transformer.stored_shape import ShapeError, StoredShape
+from connect.transformer.transforms.base import TransformDataError
+from connect.transformer.transforms.chain import TransformChain
+from connect.transformer.validation import Limits, fingerprint, validate_event
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,55 @@
-"""Read fixed ranges of a topic's partitions, without a consumer group's offsets.
+"""Kafka records as plain data, and reading fixed ranges of a topic.
 
-For tools that look at what a topic holds (the sink quarantine, dead-letter tools) rather than
-consume it: each partition is read from a start offset up to an end offset known in advance, so a
-read always terminates — a live topic keeps growing, a fixed range does not.
-"""
+:class:`RawMessage` is a consumed record as immutable data: what the transformer, the sink watch
+and the dead-letter tools work on, so none of them touches librdkafka's ``Message`` directly.
+:func:`read_ranges` reads partitions from a start offset up to an end offset known in advance,
+without a consumer group's offsets — for tools that look at what a topic holds (the sink
+quarantine, dead-letter tools, tests) rather than consume it: a live topic keeps growing, a
+fixed range does not, so a read always terminates."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from authtrail.errors import DependencyUnavailableError
-from connect.raw import RawMessage, raw_message
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+
+def raw_message(message: Message) -> RawMessage:
+    """A consumed record without error (it always has topic, partition and offset)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None
+    assert partition is not None
+    assert offset is not None
+    kind, timestamp = message.timestamp()
+    key, value = message.key(), message.value()
+    headers = message.headers() or []
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return RawMessage(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp_ms=timestamp if kind else None,
+        key=key.encode() if isinstance(key, str) else key,
+        value=value.encode() if isinstance(value, str) else value,
+        headers=tuple((k, v.encode() if isinstance(v, str) else v) for k, v in pairs),
+    )
+
 
 Partition = tuple[str, int]
 
@@ -71,3 +106,14 @@ def read_ranges(
         return records
     finally:
         consumer.close()
+
+
+def read_topic(config: dict[str, Any], topic: str, timeout_s: float = 30.0) -> list[RawMessage]:
+    """Every record ``topic`` holds now, partition by partition in offset order."""
+    probe = Consumer({**config, "group.id": f"authtrail-reader-{uuid.uuid4().hex[:8]}"})
+    try:
+        bounds = partition_bounds(probe, topic)
+    finally:
+        probe.close()
+    ranges = read_ranges(config, bounds, timeout_s)
+    return [record for where in sorted(ranges) for record in ranges[where]]

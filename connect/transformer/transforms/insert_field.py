@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from bson.int64 import Int64
 
-from connect.record import ConnectRecord
-from connect.transforms._operating import Part, operating, replaced
-from connect.transforms.base import Config, field_name, require_map
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms._operating import Part, operating, replaced
+from connect.transformer.transforms.base import Config, field_name, require_map
 
 
 class InsertField:

@@ -14,7 +14,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from authtrail.contract import load_contract
-from authtrail.kafka import producer_config
+from authtrail.kafka.clients import producer_config
 from authtrail.settings import Settings
 
 

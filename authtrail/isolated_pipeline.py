@@ -8,26 +8,27 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
-from authtrail.kafka import admin_client, consumer_lag
+from authtrail.contract import register_contract
+from authtrail.emitter import EventEmitter
+from authtrail.kafka.clients import admin_client, consumer_config
+from authtrail.kafka.offsets import committed, consumer_lag
+from authtrail.kafka.records import read_topic
+from authtrail.kafka_connect import ConnectorClient
+from authtrail.key_store import create_key
+from authtrail.processes import ProcessTable, Tracked
 from authtrail.settings import Settings
 from authtrail.topics import ensure_topics, topic_specs
+from authtrail.waiting import wait_for
 from connect.dead_letter import header_map
-from scripts.deploy_connectors import delete_connector, deploy_sink
-from scripts.emitter import EventEmitter
-from scripts.keys import create_key
-from scripts.register_schemas import register_contract
-from scripts.stack.processes import ProcessTable, Tracked
-from scripts.waiting import wait_for
+from connect.sink.deploy import deploy_sink
 
 SERVICE_COMMANDS = {
     "transformer": ["consume"],
@@ -37,7 +38,7 @@ SERVICE_COMMANDS = {
 }
 
 
-class Pipeline:
+class IsolatedPipeline:
     def __init__(self, base: Settings, unique: str, workdir: Path, **overrides: Any) -> None:
         self.settings = base.model_copy(
             update={
@@ -55,6 +56,7 @@ class Pipeline:
         self.workdir = workdir
         self.processes = ProcessTable(workdir / "run")
         self.mongo: MongoClient[dict[str, Any]] = MongoClient(self.settings.mongo_uri.get_secret_value())
+        self.connector = ConnectorClient(self.settings.connect_url, self.settings.connector_name)
 
     @property
     def collection(self) -> Collection[dict[str, Any]]:
@@ -132,42 +134,19 @@ class Pipeline:
             interval_s=0.5,
         )
 
-    def read_topic(self, topic: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    def read_topic(self, topic: str, timeout_s: float = 30.0) -> list[dict[str, Any]]:
         """Every record of ``topic`` (all partitions), with headers decoded."""
-        consumer = Consumer(
+        config = consumer_config(self.settings, "reader", "authtrail-test-reader")
+        return [
             {
-                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
-                "group.id": f"reader-{os.urandom(4).hex()}",
-                "enable.auto.commit": False,
+                "key": r.key,
+                "value": r.value,
+                "partition": r.partition,
+                "offset": r.offset,
+                "headers": header_map(list(r.headers)),
             }
-        )
-        try:
-            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-            ends = {
-                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in metadata.partitions
-            }
-            consumer.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
-            records: list[dict[str, Any]] = []
-            want = sum(ends.values())
-            deadline = time.monotonic() + timeout_s
-            while len(records) < want and time.monotonic() < deadline:
-                # consume() waits for all it asks for: ask only for what is known to be there.
-                batch = consumer.consume(min(1000, want - len(records)), timeout=1.0)
-                for m in batch:
-                    if m.error() is None:
-                        records.append(
-                            {
-                                "key": m.key(),
-                                "value": m.value(),
-                                "partition": m.partition(),
-                                "offset": m.offset(),
-                                "headers": header_map(m.headers()),
-                            }
-                        )
-            return records
-        finally:
-            consumer.close()
+            for r in read_topic(config, topic, timeout_s)
+        ]
 
     def key(self, company_id: int | None = None) -> str:
         """A fresh API key on this pipeline's store (operator unless a company is given)."""
@@ -175,26 +154,14 @@ class Pipeline:
 
     def committed(self, group: str, topic: str) -> int:
         """Sum of the offsets ``group`` committed on ``topic`` (what the broker really holds)."""
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
-                "group.id": group,
-                "enable.auto.commit": False,
-            }
-        )
-        try:
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-            return sum(max(tp.offset, 0) for tp in offsets)
-        finally:
-            consumer.close()
+        return sum(max(offset, 0) for offset in committed(self.settings, group, topic).values())
 
     def close(self, drop_data: bool = False) -> None:
         """Stop its processes and its connector; ``drop_data`` also drops its database and
         topics (benchmarks, which would otherwise leave millions of events on the dev stack)."""
         for name in list(self.processes.run_dir.glob("*.json")):
             self.processes.stop(name.stem)
-        delete_connector(self.settings.connect_url, self.settings.connector_name)
+        self.connector.delete()
         if drop_data:
             self.mongo.drop_database(self.settings.mongo_database)
             admin = admin_client(self.settings)  # held: the futures die with their client
@@ -205,10 +172,10 @@ class Pipeline:
 
 
 @contextmanager
-def pipeline(
+def isolated_pipeline(
     base: Settings, unique: str, workdir: Path, deploy: bool = True, **overrides: Any
-) -> Iterator[Pipeline]:
-    running = Pipeline(base, unique, workdir, **overrides)
+) -> Iterator[IsolatedPipeline]:
+    running = IsolatedPipeline(base, unique, workdir, **overrides)
     try:
         if deploy:
             running.deploy()

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]  # not re-exported in stubs
 
-__all__ = ["ConfigResource", "NewTopic", "admin_client", "consumer_config", "consumer_lag", "producer_config"]
+__all__ = ["ConfigResource", "NewTopic", "admin_client", "consumer_config", "observer", "producer_config"]
 
 
 from authtrail.settings import Settings
@@ -65,38 +68,18 @@ def consumer_config(settings: Settings, group: str, client_id: str, **overrides:
     }
 
 
-def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(_common(settings, "authtrail-admin"))
+def admin_client(settings: Settings, **overrides: Any) -> AdminClient:
+    return AdminClient({**_common(settings, "authtrail-admin"), **overrides})
 
 
-def topic_end(settings: Settings, topic: str) -> int:
-    """Records written to ``topic`` so far (sum of its partitions' end offsets)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({**_common(settings, "authtrail-watermarks"), "group.id": "authtrail-watermarks"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
-        )
-    finally:
-        consumer.close()
-
-
-def consumer_lag(settings: Settings, group: str, topic: str) -> int:
-    """Records of ``topic`` not yet committed by ``group`` (what the broker holds, summed)."""
-    from confluent_kafka import Consumer, TopicPartition
-
+@contextmanager
+def observer(settings: Settings, group: str = "authtrail-observer") -> Iterator[Consumer]:
+    """A consumer that never subscribes or commits: for metadata, watermarks and a group's
+    committed offsets (``group`` is the group whose offsets are asked about)."""
     consumer = Consumer(
-        {**_common(settings, "authtrail-lag"), "group.id": group, "enable.auto.commit": False}
+        {**_common(settings, "authtrail-observer"), "group.id": group, "enable.auto.commit": False}
     )
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        lag = 0
-        for tp in committed:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
-            lag += high - (tp.offset if tp.offset >= 0 else low)
-        return lag
+        yield consumer
     finally:
         consumer.close()

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from authtrail.errors import RecordRejectedError
-from connect.storable import check_storable, parse_json_object
+from connect.transformer.storable import check_storable, parse_json_object
 
 NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 MAX_ID_LENGTH = 200
@@ -34,7 +34,7 @@ _CONTROL = re.compile(r"[\x00-\x1f]")
 
 class InvalidEventError(RecordRejectedError):
     """The record decodes, but breaks a rule Avro cannot express. (Values the stored-document
-    contract refuses raise ``connect.storable.UnstorableError``, a sibling with a path and a rule.)"""
+    contract refuses raise ``storable.UnstorableError``, a sibling with a path and a rule.)"""
 
 
 @dataclass(frozen=True)

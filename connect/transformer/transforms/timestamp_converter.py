@@ -12,10 +12,10 @@ from typing import Any
 
 from bson.int64 import Int64
 
-from connect.record import ConnectRecord
-from connect.transforms._java import trunc_div
-from connect.transforms._operating import Part, operating, replaced
-from connect.transforms.base import Config, TransformConfigError, TransformDataError, require_map
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms._java import trunc_div
+from connect.transformer.transforms._operating import Part, operating, replaced
+from connect.transformer.transforms.base import Config, TransformConfigError, TransformDataError, require_map
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TARGETS = ("unix", "Timestamp", "Date", "Time")

@@ -3,7 +3,7 @@
 The connector tolerates *data* errors (per-document write errors go to the sink DLQ), but a
 store that refuses a whole insert command fails the task, and restarting it replays the same
 batch forever: one record would halt ingest behind it for good. The transformer keeps such
-documents out of the sink topic (``connect/storable.py``); this is the net for whatever gets
+documents out of the sink topic (``connect/transformer/storable.py``); this is the net for whatever gets
 there anyway — another producer, another store's rules, a bug.
 
 When the supervisor sees the sink failed twice without its committed offsets moving while
@@ -11,7 +11,7 @@ records wait, and the store answers, it runs :meth:`SinkQuarantine.run` (KIP-875
 
 1. mark the quarantine in the store, then STOP the connector (its tasks commit what they wrote);
 2. read, per partition, the next ``window`` records after the committed offset;
-3. write them itself, exactly as the connector would (``connect/sink_writes.py``), bisecting a
+3. write them itself, exactly as the connector would (``connect/sink/writes.py``), bisecting a
    refused command down to the record the store refuses;
 4. dead-letter what was refused (``store_refused``, the store's message) or conflicts
    (``id_conflict``), and wait until the broker acknowledged those dead letters;
@@ -34,15 +34,14 @@ from confluent_kafka import Consumer
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
-from authtrail.delivery import CheckedProducer
 from authtrail.errors import DependencyUnavailableError
+from authtrail.kafka.delivery import CheckedProducer
+from authtrail.kafka.records import Partition, RawMessage, partition_bounds, read_ranges
 from authtrail.kafka_connect import ConnectorClient
 from authtrail.logs import get_logger
 from connect.dead_letter import Failure, dead_letter_headers
-from connect.raw import RawMessage
-from connect.sink_verdicts import DUPLICATE_KEY, judge
-from connect.sink_writes import SinkWriter
-from connect.topic_reader import Partition, partition_bounds, read_ranges
+from connect.sink.verdicts import DUPLICATE_KEY, judge
+from connect.sink.writes import SinkWriter
 
 log = get_logger(__name__)
 FLUSH_TIMEOUT_S = 60.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from connect.record import ConnectRecord
-from connect.transforms.base import Config, TransformConfigError
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms.base import Config, TransformConfigError
 
 
 class TopicNameMatches:

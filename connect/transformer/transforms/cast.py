@@ -7,10 +7,10 @@ from typing import Any
 
 from bson.int64 import Int64
 
-from connect.record import ConnectRecord
-from connect.transforms import _java
-from connect.transforms._operating import Part, operating, replaced
-from connect.transforms.base import Config, TransformConfigError, TransformDataError, require_map
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms import _java
+from connect.transformer.transforms._operating import Part, operating, replaced
+from connect.transformer.transforms.base import Config, TransformConfigError, TransformDataError, require_map
 
 TYPES = ("int8", "int16", "int32", "int64", "float32", "float64", "boolean", "string")
 _WHOLE_VALUE = object()

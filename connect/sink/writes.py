@@ -1,8 +1,8 @@
 """Writing sink records the way the MongoDB sink connector does, and judging what it refused.
 
 Insert-only (first write wins), ``_id`` from the document, unordered — the connector's own
-write model (``connect/mongo-sink.json``). Used where sink-watch must write instead of the
-connector: records a stalled connector cannot get past (``connect/quarantine.py``).
+write model (``connect/sink/mongo-sink.json``). Used where sink-watch must write instead of the
+connector: records a stalled connector cannot get past (``connect/sink/quarantine.py``).
 
 A store can refuse one document in two ways: a per-document write error inside a bulk write
 (the connector dead-letters those itself), or by failing the *whole* command (FerretDB on
@@ -25,7 +25,7 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, ConnectionFailure, ExecutionTimeout, OperationFailure, PyMongoError
 
 from authtrail.errors import DependencyUnavailableError
-from connect.raw import RawMessage
+from authtrail.kafka.records import RawMessage
 
 DUPLICATE_KEY = 11000
 

@@ -5,8 +5,8 @@ Used with a predicate, it drops exactly the records the predicate selects.
 
 from __future__ import annotations
 
-from connect.record import ConnectRecord
-from connect.transforms.base import Config
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms.base import Config
 
 
 class Filter:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from connect.record import ConnectRecord
-from connect.transforms.base import Config, TransformConfigError, require_map
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms.base import Config, TransformConfigError, require_map
 
 
 class ValueToKey:

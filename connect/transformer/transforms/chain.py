@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from connect.properties import load_properties
-from connect.record import ConnectRecord
-from connect.transforms.base import Config, Predicate, Transformation, TransformConfigError
-from connect.transforms.cast import Cast
-from connect.transforms.filter import Filter
-from connect.transforms.insert_field import InsertField
-from connect.transforms.predicates import HasHeaderKey, RecordIsTombstone, TopicNameMatches
-from connect.transforms.replace_field import ReplaceField
-from connect.transforms.timestamp_converter import TimestampConverter
-from connect.transforms.value_to_key import ValueToKey
+from connect.transformer.properties import load_properties
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms.base import Config, Predicate, Transformation, TransformConfigError
+from connect.transformer.transforms.cast import Cast
+from connect.transformer.transforms.filter import Filter
+from connect.transformer.transforms.insert_field import InsertField
+from connect.transformer.transforms.predicates import HasHeaderKey, RecordIsTombstone, TopicNameMatches
+from connect.transformer.transforms.replace_field import ReplaceField
+from connect.transformer.transforms.timestamp_converter import TimestampConverter
+from connect.transformer.transforms.value_to_key import ValueToKey
 
 T = TypeVar("T")
 _PKG = "org.apache.kafka.connect.transforms."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from connect.record import ConnectRecord
+from connect.transformer.record import ConnectRecord
 
 Part = Literal["key", "value"]
 

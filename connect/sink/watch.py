@@ -8,13 +8,13 @@
 
 2. **Quarantine a record the sink cannot get past.** If the sink fails again without its
    committed offsets moving while records wait, and the store answers, the failure is the
-   data, not an outage: ``connect/quarantine.py`` writes the stuck window itself, dead-letters
+   data, not an outage: ``connect/sink/quarantine.py`` writes the stuck window itself, dead-letters
    what the store refuses (``store_refused``) and moves the connector past it. One record
    never holds ingest for more than a few seconds.
 
 3. **Reconcile the sink's dead-letter topic.** The sink writes insert-only (first write wins):
    a redelivered event fails with duplicate key (E11000) and Connect dead-letters it. Each
-   such record is compared with the stored document (``connect/sink_verdicts.py``): same
+   such record is compared with the stored document (``connect/sink/verdicts.py``): same
    ``content_sha256`` → a harmless redelivery, counted and dropped; different → a *different*
    event reusing an id, forwarded to the human-facing DLQ (``id_conflict``) while the stored
    document stays as it was; a refused document → ``store_refused``. So ``audit.events.dlq``
@@ -32,20 +32,19 @@ import bson
 from confluent_kafka import Consumer, KafkaError, Message
 from pymongo import MongoClient
 
-from authtrail.delivery import CheckedProducer, DeliveryError
 from authtrail.errors import DependencyUnavailableError
 from authtrail.heartbeat import Heartbeat
-from authtrail.kafka import consumer_config, producer_config
+from authtrail.kafka.clients import consumer_config, producer_config
+from authtrail.kafka.delivery import CheckedProducer, DeliveryError
+from authtrail.kafka.offsets import BatchSpan, commit_stored
+from authtrail.kafka.records import Partition, RawMessage, raw_message
 from authtrail.kafka_connect import ConnectorClient, ConnectRequestError
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter_headers, header_map
-from connect.offsets import BatchSpan, commit_stored
-from connect.quarantine import SinkQuarantine
-from connect.raw import RawMessage, raw_message
-from connect.sink_verdicts import error_code, judge
-from connect.sink_writes import SinkWriter
-from connect.topic_reader import Partition
+from connect.sink.quarantine import SinkQuarantine
+from connect.sink.verdicts import error_code, judge
+from connect.sink.writes import SinkWriter
 
 log = get_logger(__name__)
 FLUSH_TIMEOUT_S = 60.0

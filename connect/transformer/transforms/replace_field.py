@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from connect.record import ConnectRecord
-from connect.transforms._operating import Part, operating, replaced
-from connect.transforms.base import Config, TransformConfigError, require_map
+from connect.transformer.record import ConnectRecord
+from connect.transformer.transforms._operating import Part, operating, replaced
+from connect.transformer.transforms.base import Config, TransformConfigError, require_map
 
 
 class ReplaceField:
