@@ -58,10 +58,6 @@ class Contract:
     key_schema: Any
     stored_shape: dict[str, Any]
 
-    @property
-    def event_fields(self) -> list[str]:
-        return [f["name"] for f in json.loads(self.event_schema_str)["fields"]]
-
 
 def value_subject(topic: str) -> str:
     return f"{topic}-value"

@@ -4,7 +4,6 @@ keyed by ``user_id`` (so each user's events keep one partition, in order), acks=
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,23 +98,3 @@ class EventEmitter:
             else:
                 self.counts.failed += 1
                 self.counts.errors[error.name()] = self.counts.errors.get(error.name(), 0) + 1
-
-
-class TokenBucket:
-    """Holds an average rate with bounded bursts: sleeps only when the bucket is empty."""
-
-    def __init__(self, rate_per_s: float, burst: float | None = None) -> None:
-        self.rate = rate_per_s
-        self.capacity = burst if burst is not None else max(1.0, rate_per_s / 10)
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-
-    def take(self, count: float = 1.0) -> None:
-        while True:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= count:
-                self.tokens -= count
-                return
-            time.sleep((count - self.tokens) / self.rate)

@@ -8,7 +8,7 @@ STOPPED; for a sink connector they are its consumer group's committed offsets.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ import httpx
 
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
 from authtrail.logs import get_logger
+from authtrail.waiting import wait_until
 
 log = get_logger(__name__)
 
@@ -83,18 +84,17 @@ class ConnectorClient:
     def wait_running(self, timeout_s: float) -> ConnectorStatus:
         """Wait until connector and tasks are RUNNING; :class:`ConnectorFailedError` (with Connect's
         trace) as soon as one FAILED, or at the deadline."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+
+        def running() -> ConnectorStatus | None:
             status = self.status()
             if status is not None and (status.state == "FAILED" or status.failed_tasks):
                 raise ConnectorFailedError(f"{self.name} failed:\n{(status.trace or status.state)[:4000]}")
-            if status is not None and status.running:
-                return status
-            if time.monotonic() > deadline:
-                raise ConnectorFailedError(
-                    f"{self.name} not RUNNING within {timeout_s:.0f}s (last: {status})"
-                )
-            time.sleep(POLL_S)
+            return status if status is not None and status.running else None
+
+        status = wait_until(running, timeout_s, POLL_S)
+        if status is None:
+            raise ConnectorFailedError(f"{self.name} not RUNNING in {timeout_s:.0f}s (last: {self.status()})")
+        return status
 
     def delete(self) -> None:
         self._request("DELETE", "", allow_404=True, timeout=30)
@@ -138,15 +138,11 @@ class ConnectorClient:
         """Forget the committed offsets: the sink starts again from the beginning (STOPPED only)."""
         self._request("DELETE", "/offsets", timeout=60)
 
-    def _wait(self, done: Any, timeout_s: float, what: str) -> ConnectorStatus | None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            status = self.status()
-            if done(status):
-                return status
-            if time.monotonic() > deadline:
-                raise ConnectRequestError(f"{self.name} not {what} within {timeout_s:.0f}s (last: {status})")
-            time.sleep(POLL_S)
+    def _wait(self, done: Callable[[ConnectorStatus | None], bool], timeout_s: float, what: str) -> None:
+        if not wait_until(lambda: done(self.status()), timeout_s, POLL_S):
+            raise ConnectRequestError(
+                f"{self.name} not {what} within {timeout_s:.0f}s (last: {self.status()})"
+            )
 
     def _request(
         self, method: str, path: str, allow_404: bool = False, timeout: float | None = None, **kwargs: Any

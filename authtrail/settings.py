@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     api_rate_limit_per_s: float = Field(50.0, gt=0)
     api_rate_limit_burst: float = Field(100.0, ge=1)
     api_max_body_bytes: int = Field(1024, ge=0)
+    # Store queries one API process runs at once; more wait their turn, up to the queue timeout,
+    # then get a 503. On a small store, unbounded query concurrency takes the CPU ingest needs.
+    api_max_concurrent_queries: int = Field(2, ge=1)
+    api_query_queue_timeout_s: float = Field(30.0, gt=0)
     # The key CLI clients (poke, benchmarks) present: this, else the file, else the development
     # key `authtrail up` writes.
     api_key: SecretStr | None = None

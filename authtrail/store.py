@@ -12,20 +12,21 @@ from pymongo.collection import Collection
 from authtrail.logs import get_logger
 
 log = get_logger(__name__)
-_NEWEST_FIRST = [("timestamp", DESCENDING), ("_id", DESCENDING)]
+# The API's order: newest first, ties broken by id — a total order, so pages never overlap.
+NEWEST_FIRST = [("timestamp", DESCENDING), ("_id", DESCENDING)]
 
 INDEXES = [
-    IndexModel(_NEWEST_FIRST, name="newest_first"),
-    IndexModel([("company_id", ASCENDING), *_NEWEST_FIRST], name="company"),
-    IndexModel([("user_id", ASCENDING), *_NEWEST_FIRST], name="user"),
-    IndexModel([("event_type", ASCENDING), *_NEWEST_FIRST], name="event_type"),
-    IndexModel([("event_resource_type", ASCENDING), *_NEWEST_FIRST], name="resource_type"),
+    IndexModel(NEWEST_FIRST, name="newest_first"),
+    IndexModel([("company_id", ASCENDING), *NEWEST_FIRST], name="company"),
+    IndexModel([("user_id", ASCENDING), *NEWEST_FIRST], name="user"),
+    IndexModel([("event_type", ASCENDING), *NEWEST_FIRST], name="event_type"),
+    IndexModel([("event_resource_type", ASCENDING), *NEWEST_FIRST], name="resource_type"),
     IndexModel(
-        [("company_id", ASCENDING), ("event_resource_type", ASCENDING), *_NEWEST_FIRST],
+        [("company_id", ASCENDING), ("event_resource_type", ASCENDING), *NEWEST_FIRST],
         name="company_resource_type",
     ),
     IndexModel(
-        [("company_id", ASCENDING), ("event_type", ASCENDING), *_NEWEST_FIRST], name="company_event_type"
+        [("company_id", ASCENDING), ("event_type", ASCENDING), *NEWEST_FIRST], name="company_event_type"
     ),
 ]
 

@@ -73,13 +73,19 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec], replication_factor
             ],
             operation_timeout=ADMIN_TIMEOUT_S,
         )
+        already: list[str] = []
         for name, future in futures.items():
             try:
                 future.result(timeout=ADMIN_TIMEOUT_S)
+                log.info("topic created", topic=name)
             except KafkaException as exc:
-                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent creator won the race
+                # Another creator won, or the metadata listed above was stale: it exists.
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                     raise DependencyUnavailableError("kafka", f"creating {name}: {exc}") from exc
-            log.info("topic created", topic=name)
+                already.append(name)
+        for name in already:
+            existing[name] = admin.list_topics(topic=name, timeout=ADMIN_TIMEOUT_S).topics[name]
+        missing = [s for s in missing if s.name not in already]
     states = []
     for spec in specs:
         if spec in missing:

@@ -1,4 +1,5 @@
-"""Wait on conditions with bounded timeouts — never on fixed sleeps (tests and benchmarks)."""
+"""Waiting on conditions with bounded timeouts — never on fixed sleeps. The one poll loop of
+the project: services, the CLI, tests and benchmarks all wait through it."""
 
 from __future__ import annotations
 
@@ -6,25 +7,39 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import httpx
+
+from authtrail.errors import AuthtrailError
+
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.25) -> T:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` on timeout."""
+class TimedOutError(AuthtrailError):
+    """A condition did not hold within its time."""
+
+
+def wait_until(condition: Callable[[], T], timeout_s: float, interval_s: float = 0.25) -> T | None:
+    """Poll ``condition`` until it returns something truthy (returned), or None at the deadline.
+    An exception from ``condition`` ends the wait at once (a failure that waiting cannot fix)."""
     deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
+    while True:
+        if value := condition():
+            return value
+        if time.monotonic() >= deadline:
+            return None
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last value: {last!r})")
+
+
+def wait_for(condition: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.25) -> T:
+    """Like :func:`wait_until`, but a timeout is a :class:`TimedOutError` naming ``what``."""
+    value = wait_until(condition, timeout_s, interval_s)
+    if value is None:
+        raise TimedOutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+    return value
 
 
 def http_ok(url: str, headers: dict[str, str] | None = None, timeout_s: float = 2.0) -> bool:
-    """True if ``url`` answers 200 now (for wait_for: a server that is not up yet is False)."""
-    import httpx
-
+    """True if ``url`` answers 200 now (for waiting: a server that is not up yet is False)."""
     try:
         return httpx.get(url, headers=headers, timeout=timeout_s).status_code == 200
     except httpx.HTTPError:

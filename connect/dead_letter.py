@@ -19,12 +19,11 @@ in the DLQ again, with its (new) reason.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from authtrail.kafka.clients import consumer_config, producer_config
 from authtrail.kafka.delivery import CheckedProducer
-from authtrail.kafka.records import RawMessage, read_topic
+from authtrail.kafka.records import RawMessage, header_map, read_topic
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 
@@ -77,14 +76,6 @@ def dead_letter_headers(
         (k, v) for k, v in original if not k.startswith(HEADER_PREFIX)
     ]
     return kept + [(k, v.encode()) for k, v in ours.items()]
-
-
-def header_map(
-    headers: Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None,
-) -> dict[str, str]:
-    """Last value of each header, decoded (what tools and tests read)."""
-    pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
-    return {k: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else (v or "") for k, v in pairs}
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                             },
                         },
                         "503": _error_response(
-                            "The store is unreachable or the query exceeded its time limit."
+                            "The store is unreachable or busy, or the query exceeded its time limit."
                         ),
                     },
                 }

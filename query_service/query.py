@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import DESCENDING
-
+from authtrail.store import NEWEST_FIRST
 from query_service.params import AuditQuery
 
-NEWEST_FIRST = [("timestamp", DESCENDING), ("_id", DESCENDING)]
+__all__ = ["NEWEST_FIRST", "mongo_filter"]
 
 
 def mongo_filter(query: AuditQuery) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from authtrail.errors import AuthtrailError
+from authtrail.token_bucket import TokenBucket
 
 
 class RateLimitedError(AuthtrailError):
@@ -20,25 +20,18 @@ class RateLimitedError(AuthtrailError):
         self.retry_after_s = retry_after_s
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-@dataclass
 class RateLimiter:
-    rate_per_s: float
-    burst: float
-    clock: Callable[[], float] = time.monotonic
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    """A token bucket per key id: ``rate_per_s`` requests a second, bursts up to ``burst``."""
+
+    def __init__(self, rate_per_s: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self.clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
 
     def take(self, key_id: str) -> None:
-        now = self.clock()
-
-        bucket = self._buckets.setdefault(key_id, _Bucket(self.burst, now))
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate_per_s)
-        bucket.updated = now
-        if bucket.tokens < 1:
-            raise RateLimitedError(max(1, math.ceil((1 - bucket.tokens) / self.rate_per_s)))
-        bucket.tokens -= 1
+        bucket = self._buckets.get(key_id)
+        if bucket is None:
+            bucket = self._buckets[key_id] = TokenBucket(self.rate_per_s, self.burst, clock=self.clock)
+        if (wait_s := bucket.try_take()) > 0:
+            raise RateLimitedError(max(1, math.ceil(wait_s)))

@@ -7,6 +7,12 @@ also govern server selection, so a down store would hold requests for the whole 
 * ``maxTimeMS`` per operation (``mongo_query_timeout_ms``): the server aborts a slow query;
 * socket timeout a little above it: a hung server cannot hold a request forever.
 Driver errors become :class:`StoreUnavailableError`, which the API answers with 503.
+
+At most ``api_max_concurrent_queries`` requests of this process query the store at once; the
+rest wait their turn (up to ``api_query_queue_timeout_s``, then 503). Ingest writes to the same
+store: measured on the 2-core local stack, ten unbounded query clients took the CPU the sink
+needed and produce → queryable grew to tens of seconds. Queueing in the API keeps each query
+fast once it runs, instead of every query slow and ingest starved.
 """
 
 from __future__ import annotations
@@ -52,8 +58,23 @@ class AuditStore:
         )
         self.collection = self.client[settings.mongo_database][settings.mongo_collection]
         self.max_time_ms = settings.mongo_query_timeout_ms
+        self.queue_timeout_s = settings.api_query_queue_timeout_s
+        self._slots = asyncio.Semaphore(settings.api_max_concurrent_queries)
 
     async def page(self, query: AuditQuery) -> Page:
+        try:
+            async with asyncio.timeout(self.queue_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise StoreUnavailableError(
+                "the store is busy: too many queries are waiting", timed_out=True
+            ) from None
+        try:
+            return await self._page(query)
+        finally:
+            self._slots.release()
+
+    async def _page(self, query: AuditQuery) -> Page:
         conditions = mongo_filter(query)
         try:
             documents, total = await asyncio.gather(
@@ -81,7 +102,7 @@ class AuditStore:
 
 
 def unavailable(exc: PyMongoError) -> StoreUnavailableError:
-    if isinstance(exc, ExecutionTimeout) or (exc.timeout and "time limit" in str(exc)):
+    if isinstance(exc, ExecutionTimeout):  # the server's own maxTimeMS (error code 50)
         return StoreUnavailableError("the query exceeded its time limit", timed_out=True)
     if exc.timeout:
         return StoreUnavailableError("the store did not answer in time", timed_out=True)

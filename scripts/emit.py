@@ -9,10 +9,11 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from authtrail.emitter import DeliveryCounts, EventEmitter, TokenBucket
+from authtrail.emitter import DeliveryCounts, EventEmitter
 from authtrail.logs import configure_logging
 from authtrail.sample_events import MAX_USER_ID, EventFactory
 from authtrail.settings import get_settings
+from authtrail.token_bucket import TokenBucket
 from scripts.console import console
 
 

@@ -12,9 +12,9 @@ from functools import partial
 
 import httpx
 import typer
-from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 
+from authtrail.kafka.clients import admin_client, group_members
 from authtrail.kafka.offsets import consumer_lag
 from authtrail.kafka_connect import ConnectorClient
 from authtrail.key_store import client_key
@@ -44,8 +44,7 @@ def _timed(component: str, probe: Callable[[], str]) -> Check:
 
 
 def broker(settings: Settings) -> str:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000})
-    metadata = admin.list_topics(timeout=TIMEOUT_S)
+    metadata = admin_client(settings, **{"socket.timeout.ms": 3000}).list_topics(timeout=TIMEOUT_S)
     missing = [
         t for t in (settings.raw_topic, settings.sink_topic, settings.dlq_topic) if t not in metadata.topics
     ]
@@ -74,24 +73,19 @@ def connector(settings: Settings) -> str:
 
 
 def transformer(settings: Settings) -> str:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    group = admin.describe_consumer_groups([settings.transformer_group])[settings.transformer_group].result(
-        timeout=TIMEOUT_S
-    )
+    members = group_members(settings, settings.transformer_group, TIMEOUT_S)
     lag = consumer_lag(settings, settings.transformer_group, settings.raw_topic)
-    if not group.members:
+    if not members:
         raise RuntimeError(f"no transformer is consuming (group {settings.transformer_group}, lag {lag})")
-    return f"{len(group.members)} member(s), lag {lag}"
+    return f"{members} member(s), lag {lag}"
 
 
 def sink_watch(settings: Settings) -> str:
     """Without it, nothing restarts a failed sink task or quarantines a record the store refuses."""
-    group_id = f"{settings.connector_name}-reconciler"  # the group its reconciler consumes in
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    group = admin.describe_consumer_groups([group_id])[group_id].result(timeout=TIMEOUT_S)
-    if not group.members:
-        raise RuntimeError(f"no sink watch is running (group {group_id} has no member)")
-    return f"{len(group.members)} member(s)"
+    group = f"{settings.connector_name}-reconciler"  # the group its reconciler consumes in
+    if not (members := group_members(settings, group, TIMEOUT_S)):
+        raise RuntimeError(f"no sink watch is running (group {group} has no member)")
+    return f"{members} member(s)"
 
 
 def store(settings: Settings) -> str:

@@ -11,7 +11,6 @@ import sys
 import time
 from typing import Annotated, Any
 
-import httpx
 import typer
 from pymongo import MongoClient
 from rich.table import Table
@@ -23,14 +22,15 @@ from authtrail.kafka.clients import admin_client
 from authtrail.kafka.offsets import consumer_lag
 from authtrail.key_store import dev_key_file, ensure_operator_key
 from authtrail.logs import configure_logging
-from authtrail.processes import ProcessTable
 from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings, get_settings
 from authtrail.topics import ensure_topics, topic_specs
+from authtrail.waiting import http_ok, wait_until
 from connect.sink.deploy import deploy_sink
 from scripts.console import console, step
 from scripts.stack.cli import print_status
 from scripts.stack.control import LocalStack
+from scripts.stack.processes import ProcessTable
 
 # authtrail's own long-running services: name → `authtrail` sub-command.
 SERVICES = {"transformer": "consume", "sink-watch": "sink-watch", "api": "serve"}
@@ -79,14 +79,8 @@ def _check_services_alive(services: ProcessTable, stack: LocalStack) -> None:
 
 
 def _wait_api(settings: Settings, stack: LocalStack) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{settings.api_url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise StackError(f"the query API did not answer on {settings.api_url}; see {stack.layout.log('api')}")
+    if not wait_until(lambda: http_ok(f"{settings.api_url}/health", timeout_s=1), 30, 0.2):
+        raise StackError(f"the query API did not answer on {settings.api_url}; see {stack.layout.log('api')}")
 
 
 def _emit_and_wait(settings: Settings, count: int) -> None:
@@ -114,18 +108,19 @@ def _wait_stored(settings: Settings, ids: list[str], timeout_s: float) -> int:
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
     collection = client[settings.mongo_database][settings.mongo_collection]
     sink_group = f"connect-{settings.connector_name}"
-    deadline = time.monotonic() + timeout_s
     stored = 0
+
+    def all_stored() -> bool:
+        nonlocal stored
+        if (
+            consumer_lag(settings, settings.transformer_group, settings.raw_topic) == 0
+            and consumer_lag(settings, sink_group, settings.sink_topic) == 0
+        ):
+            stored = sum(1 for _ in collection.find({"_id": {"$in": ids}}, {"_id": 1}))
+        return stored == len(ids)
+
     try:
-        while time.monotonic() < deadline:
-            if (
-                consumer_lag(settings, settings.transformer_group, settings.raw_topic) == 0
-                and consumer_lag(settings, sink_group, settings.sink_topic) == 0
-            ):
-                stored = sum(1 for _ in collection.find({"_id": {"$in": ids}}, {"_id": 1}))
-                if stored == len(ids):
-                    break
-            time.sleep(0.5)
+        wait_until(all_stored, timeout_s, 0.5)
     finally:
         client.close()
     return stored

@@ -72,6 +72,12 @@ def admin_client(settings: Settings, **overrides: Any) -> AdminClient:
     return AdminClient({**_common(settings, "authtrail-admin"), **overrides})
 
 
+def group_members(settings: Settings, group: str, timeout_s: float = 10.0) -> int:
+    """How many consumers are in ``group`` right now (0: nobody is consuming)."""
+    admin = admin_client(settings)  # held until the answer: a future dies with its client
+    return len(admin.describe_consumer_groups([group])[group].result(timeout=timeout_s).members)
+
+
 @contextmanager
 def observer(settings: Settings, group: str = "authtrail-observer") -> Iterator[Consumer]:
     """A consumer that never subscribes or commits: for metadata, watermarks and a group's

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,3 +118,11 @@ def read_topic(config: dict[str, Any], topic: str, timeout_s: float = 30.0) -> l
         probe.close()
     ranges = read_ranges(config, bounds, timeout_s)
     return [record for where in sorted(ranges) for record in ranges[where]]
+
+
+def header_map(
+    headers: Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None,
+) -> dict[str, str]:
+    """Last value of each header, decoded (what tools and tests read)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
+    return {k: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else (v or "") for k, v in pairs}

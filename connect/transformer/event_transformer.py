@@ -86,6 +86,11 @@ class EventTransformer:
             event: Any = None if message.value is None else self.values.decode(message.value)[0]
         except DecodeError as exc:
             return Failure("decode", exc.reason, exc.detail, type(exc).__name__)
+        return self.transform(event, key, message)
+
+    def transform(self, event: Any, key: Any, message: RawMessage) -> Outcome:
+        """What happens to a decoded event (``None`` for a tombstone): validate, fingerprint,
+        the transform chain, the stored shape. ``message`` gives the record's coordinates."""
         if event is not None:
             try:
                 event = validate_event(event, key, self.clock(), self.limits)

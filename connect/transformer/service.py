@@ -31,6 +31,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
 
+from authtrail.backoff import Backoff
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
 from authtrail.heartbeat import Heartbeat
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
@@ -68,7 +69,7 @@ class TransformerService:
         self.counts: Counter[str] = Counter()
         self.dead_letter_reasons: Counter[str] = Counter()
         self._internal_errors_in_a_row = 0
-        self._backoff_s = 0.0
+        self._backoff = Backoff(first_s=0.5, max_s=MAX_BACKOFF_S)
         self._sleep = sleep
         self._last_stats = time.monotonic()
 
@@ -120,7 +121,7 @@ class TransformerService:
             return False
         self.consumer.store_offsets(offsets=span.next_offsets())
         self.counts["batches"] += 1
-        self._backoff_s = 0.0
+        self._backoff.succeeded()
         return True
 
     # --- one record ----------------------------------------------------------------------
@@ -182,10 +183,10 @@ class TransformerService:
     def _redo_later(self, span: BatchSpan, why: str) -> None:
         """Rewind every partition of the batch and back off; the batch is redone, never skipped."""
         span.rewind(self.consumer)
-        self._backoff_s = min(MAX_BACKOFF_S, max(0.5, self._backoff_s * 2))
+        delay_s = self._backoff.failed()
         self.counts["rewinds"] += 1
-        log.warning("batch will be redone", reason=why, partitions=len(span.first), backoff_s=self._backoff_s)
-        self._sleep(self._backoff_s)
+        log.warning("batch will be redone", reason=why, partitions=len(span.first), backoff_s=delay_s)
+        self._sleep(delay_s)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[Any]) -> None:
         commit_stored(consumer, "revoke")

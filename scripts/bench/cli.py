@@ -3,10 +3,12 @@ JSON (+ a PNG chart where a picture helps) under bench-results/."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Annotated
 
 import typer
 
+from authtrail.errors import AuthtrailError
 from authtrail.logs import configure_logging
 from authtrail.settings import Settings, get_settings
 from scripts.stack.control import LocalStack
@@ -14,7 +16,17 @@ from scripts.stack.control import LocalStack
 app = typer.Typer(help="Benchmarks on the local stack (starts it if needed).", no_args_is_help=True)
 
 
+class BenchExtraMissingError(AuthtrailError):
+    """The benchmarks' own dependencies (charts, profiler) are an optional extra."""
+
+
 def _ready() -> Settings:
+    missing = [name for name in ("matplotlib",) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise BenchExtraMissingError(
+            f"authtrail bench needs the 'bench' extra ({', '.join(missing)} is not installed): "
+            "pip install -e '.[bench]'  (make run and make test install it)"
+        )
     settings = get_settings()
     configure_logging(settings, "bench", console_level="WARNING")
     LocalStack(settings).up()

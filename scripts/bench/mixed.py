@@ -12,7 +12,6 @@ import threading
 import uuid
 from typing import Any
 
-from authtrail.isolated_pipeline import IsolatedPipeline
 from authtrail.key_store import create_key
 from authtrail.settings import Settings
 from authtrail.waiting import http_ok, wait_for
@@ -22,6 +21,7 @@ from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
 from scripts.bench.stats import per_second, percentiles_ms
 from scripts.bench.sustained import PROBE_EVERY, drive
 from scripts.console import console, step
+from scripts.stack.isolated_pipeline import IsolatedPipeline
 
 
 def run(settings: Settings, rate: float, duration: float, size: int, concurrency: int) -> BenchResult:

@@ -27,13 +27,11 @@ import httpx
 from bson.raw_bson import RawBSONDocument
 from pymongo import AsyncMongoClient, MongoClient
 
-from authtrail.contract import load_contract
-from authtrail.isolated_pipeline import IsolatedPipeline
 from authtrail.key_store import create_key
 from authtrail.settings import Settings
 from authtrail.store import ensure_indexes
 from authtrail.waiting import http_ok, wait_for
-from connect.transformer.stored_shape import StoredShape
+from connect.transformer.stored_documents import stored_documents
 from query_service.params import AuditQuery
 from query_service.query import NEWEST_FIRST, mongo_filter
 from scripts.bench import charts
@@ -41,6 +39,7 @@ from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
 from scripts.bench.stats import per_second, percentiles_ms
 from scripts.bench.throughput import PeakRss
 from scripts.console import step
+from scripts.stack.isolated_pipeline import IsolatedPipeline
 
 API_PORT = 14999
 SPREAD_S = 30 * 86_400  # events spread over the past 30 days
@@ -75,17 +74,15 @@ def request_mix(sample: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def load(settings: Settings, database: str, count: int, users: int) -> dict[str, Any]:
     """Bulk-insert ``count`` documents (fast path), then build the query indexes."""
-    from scripts.bench.documents import pipeline_documents
-
-    shape = StoredShape(load_contract(settings.schemas_dir).stored_shape)
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
     collection = client[database][settings.mongo_collection]
     started = time.monotonic()
     batch: list[RawBSONDocument] = []
     sample: dict[str, Any] = {}
-    for document in pipeline_documents(settings, count, seed=7, spread_s=SPREAD_S, users=users):
+    for value in stored_documents(settings, count, seed=7, spread_s=SPREAD_S, users=users):
+        document = RawBSONDocument(value)
         sample = sample or {"company_id": document["company_id"], "user_id": document["user_id"]}
-        batch.append(RawBSONDocument(shape.encode(document)))
+        batch.append(document)
         if len(batch) == 5000:
             collection.insert_many(batch, ordered=False)
             batch = []

@@ -16,6 +16,7 @@ from typing import Any
 
 import bson
 from bson import json_util
+from bson.codec_options import CodecOptions
 from confluent_kafka import Producer
 from pymongo import MongoClient
 
@@ -27,8 +28,8 @@ from authtrail.kafka_connect import ConnectorClient
 from authtrail.settings import Settings
 from authtrail.topics import TopicSpec, ensure_topics
 from connect.sink.deploy import render_sink_config
+from connect.transformer.stored_documents import stored_documents
 from connect.transformer.stored_shape import StoredShape
-from scripts.bench.documents import pipeline_documents
 from scripts.bench.results import BenchResult, print_table
 from scripts.console import step
 
@@ -89,7 +90,8 @@ def run(settings: Settings, count: int) -> BenchResult:
         ),
     }
     with step(f"building {count:,} pipeline-shaped documents"):
-        documents = list(pipeline_documents(settings, count))
+        aware: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
+        documents = [bson.decode(value, codec_options=aware) for value in stored_documents(settings, count)]
     result = BenchResult(
         "sink-format",
         {

@@ -17,10 +17,9 @@ import time
 import uuid
 from typing import Any
 
-from authtrail.emitter import EventEmitter, TokenBucket
-from authtrail.isolated_pipeline import IsolatedPipeline
 from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings
+from authtrail.token_bucket import TokenBucket
 from authtrail.waiting import wait_for
 from scripts.bench import charts
 from scripts.bench.lag import LagSampler
@@ -28,6 +27,7 @@ from scripts.bench.probe import LatencyProbe
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
 from scripts.bench.stats import per_second, percentiles_ms
 from scripts.console import console, step
+from scripts.stack.isolated_pipeline import IsolatedPipeline
 
 DRAIN_TIMEOUT_S = 300
 PROBE_EVERY = 20  # one event in 20 is timed
@@ -67,9 +67,9 @@ def drive(
     """Send at ``rate`` for ``duration`` s into a running pipeline (whose collection already
     holds ``preloaded`` documents); measure until drained."""
     factory = EventFactory()
-    emitter = pipe.emitter()
-    warmup = _warm_up(pipe, emitter, factory, rate, preloaded)
+    warmup = _warm_up(pipe, factory, rate, preloaded)
     preloaded += warmup["events"]
+    emitter = pipe.emitter()  # a fresh one: its counts are the measured run's alone
     probe = LatencyProbe(pipe.settings, every=sample_every).start()
     lag = LagSampler(pipe.settings).start()
     bucket = TokenBucket(rate)
@@ -114,19 +114,18 @@ def drive(
     }
 
 
-def _warm_up(
-    pipe: IsolatedPipeline, emitter: EventEmitter, factory: EventFactory, rate: float, preloaded: int
-) -> dict[str, Any]:
+def _warm_up(pipe: IsolatedPipeline, factory: EventFactory, rate: float, preloaded: int) -> dict[str, Any]:
     """``WARMUP_S`` of traffic at ``rate``, waited on until stored: the cold start's cost,
     measured apart from the steady state (first event sent → last event queryable)."""
     bucket = TokenBucket(rate)
     events = max(1, int(rate * WARMUP_S))
     with step(f"warming the pipeline up ({events:,} events, not measured as steady state)"):
         started = time.monotonic()
+        emitter = pipe.emitter()
         for _ in range(events):
             bucket.take()
             emitter.send(factory.event())
-        emitter.flush(120)
+        emitter.close()
         pipe.wait_stored(preloaded + events, timeout_s=DRAIN_TIMEOUT_S)
     return {"events": events, "all_queryable_after_s": round(time.monotonic() - started, 2)}
 

@@ -29,7 +29,6 @@ from bson.raw_bson import RawBSONDocument
 from confluent_kafka import KafkaException, Producer
 from pymongo import MongoClient
 
-from authtrail.isolated_pipeline import IsolatedPipeline
 from authtrail.kafka.clients import admin_client, producer_config
 from authtrail.kafka.offsets import consumer_lag, topic_end
 from authtrail.kafka_connect import ConnectorClient
@@ -43,6 +42,7 @@ from scripts.bench import charts
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
 from scripts.bench.stats import per_second
 from scripts.console import console, step
+from scripts.stack.isolated_pipeline import IsolatedPipeline
 
 STAGE_TIMEOUT_S = 3600.0
 

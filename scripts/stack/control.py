@@ -10,10 +10,11 @@ import psutil
 
 from authtrail.errors import StackError
 from authtrail.logs import get_logger
-from authtrail.processes import ProcessTable
 from authtrail.settings import Settings
+from authtrail.waiting import wait_until
 from scripts.console import step
 from scripts.stack.artifacts import Artifacts, ensure_artifacts
+from scripts.stack.processes import ProcessTable
 from scripts.stack.servers import SERVER_NAMES, Layout, Server, port_in_use, stack_servers
 
 log = get_logger(__name__)
@@ -83,15 +84,17 @@ class LocalStack:
     def _wait_ready(self, server: Server, deadline: float) -> None:
         if server.ready():
             return
+
+        def ready() -> bool:
+            if self.processes.running(server.name) is None:
+                raise StackError(self._failure(server, "exited during start-up"))
+            return server.ready()
+
         with step(f"waiting for {server.name} on port {server.port}"):
-            while not server.ready():
-                if self.processes.running(server.name) is None:
-                    raise StackError(self._failure(server, "exited during start-up"))
-                if time.monotonic() > deadline:
-                    raise StackError(
-                        self._failure(server, f"not ready within {self.settings.stack_start_timeout_s:.0f}s")
-                    )
-                time.sleep(POLL_S)
+            if not wait_until(ready, max(0.0, deadline - time.monotonic()), POLL_S):
+                raise StackError(
+                    self._failure(server, f"not ready within {self.settings.stack_start_timeout_s:.0f}s")
+                )
 
     def _check_ports_free(self, servers: list[Server]) -> None:
         ports = [(s.name, s.port) for s in servers]

@@ -23,6 +23,7 @@ from pymongo import MongoClient
 
 from authtrail.errors import StackError
 from authtrail.settings import Settings
+from authtrail.waiting import http_ok
 from scripts.stack import versions
 from scripts.stack.artifacts import Artifacts
 
@@ -331,7 +332,7 @@ def _registry(settings: Settings, artifacts: Artifacts, layout: Layout) -> Serve
         version=versions.REGISTRY_VERSION,
         port=settings.registry_port,
         argv=[str(artifacts.schema_registry), "-config", str(config)],
-        ready=lambda: _http_ok(f"{settings.schema_registry_url}/subjects"),
+        ready=lambda: http_ok(f"{settings.schema_registry_url}/subjects", timeout_s=PROBE_TIMEOUT_S),
         prepare=prepare,
         after=("postgres",),
     )
@@ -429,13 +430,6 @@ def _write_log4j(home: Path) -> None:
 
 def _write_properties(path: Path, values: dict[str, str]) -> None:
     path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=PROBE_TIMEOUT_S).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _port_open(port: int) -> bool:

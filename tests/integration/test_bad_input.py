@@ -14,12 +14,12 @@ import fastavro
 import pytest
 
 from authtrail.contract import load_contract, register
-from authtrail.isolated_pipeline import IsolatedPipeline, isolated_pipeline
 from authtrail.kafka.offsets import consumer_lag
 from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings
 from authtrail.waiting import wait_for
 from scripts.stack.control import LocalStack
+from scripts.stack.isolated_pipeline import IsolatedPipeline, isolated_pipeline
 
 pytestmark = pytest.mark.stack
 

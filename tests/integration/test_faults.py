@@ -15,23 +15,15 @@ import bson
 import pytest
 
 from authtrail.contract import load_contract, register
-from authtrail.isolated_pipeline import IsolatedPipeline, isolated_pipeline
 from authtrail.kafka.offsets import consumer_lag
 from authtrail.settings import Settings
 from authtrail.waiting import wait_for
 from scripts.stack.control import LocalStack
+from scripts.stack.isolated_pipeline import IsolatedPipeline
 from tests.support.faults import Stream, account, report
 
 pytestmark = [pytest.mark.stack, pytest.mark.fault, pytest.mark.control]
 EVENTS, RATE = 20_000, 3_000
-
-
-@pytest.fixture
-def pipe(stack: LocalStack, settings: Settings, unique: str, tmp_path):
-    with isolated_pipeline(settings, unique, tmp_path, connector_tasks_max=2) as running:
-        running.start("transformer")
-        running.start("sink-watch")
-        yield running
 
 
 def midway(stream: Stream) -> None:

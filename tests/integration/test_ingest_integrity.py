@@ -16,25 +16,17 @@ import pytest
 from bson.int64 import Int64
 from confluent_kafka import Producer
 
-from authtrail.isolated_pipeline import IsolatedPipeline, isolated_pipeline
 from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings
 from authtrail.waiting import wait_for
 from connect.dead_letter import PATH, REASON, RULE, STAGE
 from connect.transformer.storable import parse_json_object
 from scripts.stack.control import LocalStack
+from scripts.stack.isolated_pipeline import IsolatedPipeline
 from tests.support.faults import Stream, account, dead_letter_ids, report, strictly_equal
 
 pytestmark = [pytest.mark.stack, pytest.mark.fault]
 RATE = 3_000
-
-
-@pytest.fixture
-def pipe(stack: LocalStack, settings: Settings, unique: str, tmp_path):
-    with isolated_pipeline(settings, unique, tmp_path, connector_tasks_max=2) as running:
-        running.start("transformer")
-        running.start("sink-watch")
-        yield running
 
 
 @pytest.mark.control

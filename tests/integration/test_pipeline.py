@@ -17,11 +17,11 @@ from bson.int64 import Int64
 from bson.raw_bson import RawBSONDocument
 
 from authtrail.contract import load_contract, register
-from authtrail.isolated_pipeline import IsolatedPipeline, isolated_pipeline
 from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings
 from authtrail.waiting import wait_for
 from scripts.stack.control import LocalStack
+from scripts.stack.isolated_pipeline import IsolatedPipeline, isolated_pipeline
 
 pytestmark = pytest.mark.stack
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from authtrail.isolated_pipeline import isolated_pipeline
 from authtrail.settings import Settings
 from authtrail.waiting import http_ok, wait_for
 from scripts.stack.control import LocalStack
+from scripts.stack.isolated_pipeline import isolated_pipeline
 
 pytestmark = pytest.mark.stack
 COMPONENTS = ("broker", "registry", "connect sink", "transformer", "sink watch", "store", "api")

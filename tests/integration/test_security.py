@@ -20,16 +20,14 @@ from hypothesis import strategies as st
 from pymongo import MongoClient
 from starlette.testclient import TestClient
 
-from authtrail.contract import load_contract
-from authtrail.isolated_pipeline import IsolatedPipeline
 from authtrail.key_store import create_key
-from authtrail.processes import ProcessTable
 from authtrail.settings import Settings
 from authtrail.waiting import http_ok, wait_for
-from connect.transformer.stored_shape import StoredShape
+from connect.transformer.stored_documents import stored_documents
 from query_service.app import create_app
-from scripts.bench.documents import pipeline_documents
 from scripts.stack.control import LocalStack
+from scripts.stack.isolated_pipeline import IsolatedPipeline
+from scripts.stack.processes import ProcessTable
 
 pytestmark = pytest.mark.stack
 
@@ -38,12 +36,11 @@ pytestmark = pytest.mark.stack
 def tenants(stack: LocalStack, settings: Settings) -> Iterator[tuple[Settings, dict[int, set[str]]]]:
     """800 events of 40 users spread over their companies; ids by company."""
     scoped = settings.model_copy(update={"mongo_database": f"sec_{int(time.time() * 1000)}"})
-    shape = StoredShape(load_contract(settings.schemas_dir).stored_shape)
-    documents = list(pipeline_documents(settings, 800, seed=77, users=40, spread_s=3600))
+    documents = [
+        RawBSONDocument(value) for value in stored_documents(settings, 800, seed=77, users=40, spread_s=3600)
+    ]
     with MongoClient(settings.mongo_uri.get_secret_value()) as client:
-        client[scoped.mongo_database][scoped.mongo_collection].insert_many(
-            [RawBSONDocument(shape.encode(d)) for d in documents]
-        )
+        client[scoped.mongo_database][scoped.mongo_collection].insert_many(documents)
         by_company: dict[int, set[str]] = {}
         for d in documents:
             by_company.setdefault(d["company_id"], set()).add(d["_id"])

@@ -10,11 +10,11 @@ import bson
 import httpx
 import pytest
 
-from authtrail.isolated_pipeline import isolated_pipeline
 from authtrail.sample_events import EventFactory
 from authtrail.settings import Settings
 from authtrail.waiting import http_ok, wait_for
 from scripts.stack.control import LocalStack
+from scripts.stack.isolated_pipeline import isolated_pipeline
 from tests.integration.test_query_api import oracle
 
 pytestmark = pytest.mark.stack

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import bson
 import pytest
 from bson.int64 import Int64
 from hypothesis import HealthCheck, given, settings
@@ -433,14 +434,19 @@ def test_api_queries_use_indexes(patched: MongoClient, settings: Settings, uniqu
     in PostgreSQL; from an index where the filter is selective (a count of a third of the
     collection may rightly be a sequential scan: PostgreSQL cannot count from an expression
     index alone)."""
-    from scripts.bench.documents import pipeline_documents
-    from scripts.bench.query import SPREAD_S
+    from bson.codec_options import CodecOptions
+
+    from connect.transformer.stored_documents import stored_documents
 
     database = patched[f"explain_{unique}"]
     collection = database[settings.mongo_collection]
     try:
         ensure_indexes(collection)
-        documents = list(pipeline_documents(settings, 20_000, seed=3, spread_s=SPREAD_S, users=500))
+        aware = CodecOptions(tz_aware=True)
+        documents = [
+            bson.decode(value, codec_options=aware)
+            for value in stored_documents(settings, 20_000, seed=3, spread_s=30 * 86_400, users=500)
+        ]
         for start in range(0, len(documents), 1000):
             collection.insert_many(documents[start : start + 1000])
         database.command("compact", settings.mongo_collection)  # VACUUM ANALYZE: real statistics

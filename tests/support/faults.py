@@ -20,13 +20,14 @@ import bson
 import fastavro
 
 from authtrail.contract import load_contract
-from authtrail.emitter import EventEmitter, TokenBucket
-from authtrail.isolated_pipeline import IsolatedPipeline
+from authtrail.emitter import EventEmitter
 from authtrail.kafka.offsets import consumer_lag
 from authtrail.sample_events import EventFactory
+from authtrail.token_bucket import TokenBucket
 from authtrail.waiting import wait_for
 from connect.dead_letter import REASON, SOURCE_TOPIC
 from connect.transformer.storable import parse_json_object
+from scripts.stack.isolated_pipeline import IsolatedPipeline
 
 
 class Stream:

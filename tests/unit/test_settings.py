@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import UnionType
+from typing import Any, Literal, get_args, get_origin
+
 import pytest
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
 
 from authtrail.errors import ConfigurationError
 from authtrail.settings import Settings, load_settings
 
 
-def test_every_field_is_an_authtrail_variable() -> None:
-    names = Settings.env_names()
-    assert "AUTHTRAIL_MONGO_URI" in names
-    assert "AUTHTRAIL_RAW_TOPIC" in names
-    assert all(name.startswith("AUTHTRAIL_") for name in names)
+def a_value_from_the_environment(field: FieldInfo) -> tuple[str, Any]:
+    """Text for a field's variable, and the value it must arrive as: never the default."""
+    kind = field.annotation
+    if get_origin(kind) is UnionType:  # X | None
+        kind = next(a for a in get_args(kind) if a is not type(None))
+    default = field.get_default(call_default_factory=True)
+    if get_origin(kind) is Literal:
+        other = next(choice for choice in get_args(kind) if choice != default)
+        return other, other
+    if kind is bool:
+        return str(not default).lower(), not default
+    if kind in (int, float):
+        return str((default or 0) + kind(3)), (default or 0) + kind(3)
+    if kind in (str, SecretStr):
+        return f"from-the-environment-{default}", f"from-the-environment-{default}"
+    if kind is Path:
+        return f"/from/the/environment/{default}", Path(f"/from/the/environment/{default}")
+    raise AssertionError(f"no sample for {field.annotation}: add one")
+
+
+def test_every_field_is_an_authtrail_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each field is read from exactly AUTHTRAIL_<FIELD>: a value set there arrives, for every field."""
+    assert Settings.env_names() == {f"AUTHTRAIL_{name.upper()}" for name in Settings.model_fields}
+    expected = {}
+    for name, field in Settings.model_fields.items():
+        text, expected[name] = a_value_from_the_environment(field)
+        monkeypatch.setenv(f"AUTHTRAIL_{name.upper()}", text)
+    monkeypatch.setenv("RAW_TOPIC", "without-the-prefix")  # not an authtrail variable
+    settings = load_settings()
+    arrived = {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else value for name, value in settings
+    }
+    assert arrived == expected
 
 
 def test_environment_values_are_cast_to_their_types(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,10 +10,30 @@ from bson.int64 import Int64
 from connect.transformer.record import ConnectRecord
 from connect.transformer.transforms import _java
 from connect.transformer.transforms._operating import Part, operating, replaced
-from connect.transformer.transforms.base import Config, TransformConfigError, TransformDataError, require_map
+from connect.transformer.transforms.base import TransformDataError, require_map
+from connect.transformer.transforms.config_def import REPLACE_NULL_WITH_DEFAULT, Config, ConfigDef, ConfigKey
 
 TYPES = ("int8", "int16", "int32", "int64", "float32", "float64", "boolean", "string")
 _WHOLE_VALUE = object()
+
+
+def parse_casts(specs: tuple[str, ...]) -> dict[object, str]:
+    """``field:type`` pairs, or one ``type`` for the whole value (Connect's ``parseFieldTypes``)."""
+    if not specs:
+        raise ValueError("Must specify at least one field to cast.")
+    casts: dict[object, str] = {}
+    for spec in specs:
+        name, sep, type_name = spec.rpartition(":")
+        target = type_name.strip().lower()
+        if target not in TYPES:
+            raise ValueError(f"Invalid type found in casting spec: {type_name.strip()}")
+        casts[name.strip() if sep else _WHOLE_VALUE] = target
+    if _WHOLE_VALUE in casts and len(specs) > 1:
+        raise ValueError(
+            "Cast transformations that specify a type to cast the entire value to may only "
+            "specify a single cast in their spec"
+        )
+    return casts
 
 
 class Cast:
@@ -22,23 +42,14 @@ class Cast:
     Like Connect, a field named in the spec but absent from the value is set to null.
     """
 
+    CONFIG_DEF = ConfigDef(
+        ConfigKey("spec", "list", doc="field:type,… or one type for the whole value", validator=parse_casts),
+        REPLACE_NULL_WITH_DEFAULT,
+    )
+
     def __init__(self, config: Config, part: Part) -> None:
         self.part = part
-        self.casts: dict[object, str] = {}
-        specs = config.list("spec")
-        if not specs:
-            raise TransformConfigError("Cast: 'spec' must name at least one cast")
-        for spec in specs:
-            name, sep, type_name = spec.rpartition(":")
-            target = type_name.strip().lower()
-            if target not in TYPES:
-                raise TransformConfigError(f"Invalid type found in casting spec: {type_name.strip()}")
-            self.casts[name.strip() if sep else _WHOLE_VALUE] = target
-        if _WHOLE_VALUE in self.casts and len(self.casts) > 1:
-            raise TransformConfigError(
-                "Cast transformations that specify a type to cast the entire value to may only "
-                "specify a single cast in their spec"
-            )
+        self.casts = parse_casts(self.CONFIG_DEF.parse(config)["spec"])
 
     def apply(self, record: ConnectRecord) -> ConnectRecord:
         value = operating(record, self.part)

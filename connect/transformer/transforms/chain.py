@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from connect.transformer.properties import load_properties
 from connect.transformer.record import ConnectRecord
-from connect.transformer.transforms.base import Config, Predicate, Transformation, TransformConfigError
+from connect.transformer.transforms.base import Predicate, Transformation, TransformConfigError
 from connect.transformer.transforms.cast import Cast
+from connect.transformer.transforms.config_def import Config, ConfigDef, ConfigKey
 from connect.transformer.transforms.filter import Filter
 from connect.transformer.transforms.insert_field import InsertField
 from connect.transformer.transforms.predicates import HasHeaderKey, RecordIsTombstone, TopicNameMatches
@@ -48,6 +49,17 @@ PREDICATES: dict[str, Callable[[Config], Predicate]] = {
     f"{_PKG}predicates.HasHeaderKey": HasHeaderKey,
     f"{_PKG}predicates.RecordIsTombstone": RecordIsTombstone,
 }
+
+# The keys Connect reads itself for each stage, before the transformation or predicate sees the rest.
+_TYPE = ConfigKey(
+    "type", "string", doc="The transformation or predicate class.", validator=ConfigDef.non_empty
+)
+STAGE_KEYS = ConfigDef(
+    _TYPE,
+    ConfigKey("predicate", "string", "", "Alias of the predicate that decides when the stage applies."),
+    ConfigKey("negate", "boolean", False, "Apply the stage when the predicate is false instead."),
+)
+PREDICATE_KEYS = ConfigDef(_TYPE)
 
 
 @dataclass(frozen=True)
@@ -83,29 +95,23 @@ class TransformChain:
 
     @classmethod
     def from_config(cls, config: Mapping[str, str]) -> TransformChain:
-        predicates = {
-            alias: _build(PREDICATES, "predicates", alias, config) for alias in _aliases(config, "predicates")
-        }
+        transforms, predicates = _aliases(config, "transforms"), _aliases(config, "predicates")
+        listed = tuple(f"transforms.{a}." for a in transforms) + tuple(f"predicates.{a}." for a in predicates)
+        # A key of a misspelled alias would otherwise configure nothing, silently.
+        if stray := [k for k in config if k not in ("transforms", "predicates") and not k.startswith(listed)]:
+            raise TransformConfigError(f"{stray[0]}: not a key of a listed transform or predicate")
+        by_alias = {a: _build(PREDICATES, PREDICATE_KEYS, f"predicates.{a}", config)[0] for a in predicates}
         stages = []
-        for alias in _aliases(config, "transforms"):
-            prefix = f"transforms.{alias}."
-            own = {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
-            predicate_alias = (own.get("predicate") or "").strip()
-            negate = Config(alias, own).boolean("negate", False)
-            if predicate_alias and predicate_alias not in predicates:
+        for alias in transforms:
+            transformation, stage = _build(TRANSFORMATIONS, STAGE_KEYS, f"transforms.{alias}", config)
+            predicate, negate = stage["predicate"], stage["negate"]
+            if predicate and predicate not in by_alias:
                 raise TransformConfigError(
-                    f"transform {alias!r} names an undefined predicate {predicate_alias!r}"
+                    f"transforms.{alias}.predicate names an undefined predicate {predicate!r}"
                 )
-            if negate and not predicate_alias:
-                raise TransformConfigError(f"transform {alias!r}: 'negate' needs a 'predicate'")
-            stages.append(
-                Stage(
-                    alias=alias,
-                    transformation=_build(TRANSFORMATIONS, "transforms", alias, config),
-                    predicate=predicates.get(predicate_alias) if predicate_alias else None,
-                    negate=negate,
-                )
-            )
+            if negate and not predicate:
+                raise TransformConfigError(f"transforms.{alias}.negate needs a predicate")
+            stages.append(Stage(alias, transformation, by_alias.get(predicate), negate))
         return cls(stages)
 
 
@@ -114,16 +120,16 @@ def _aliases(config: Mapping[str, str], key: str) -> list[str]:
 
 
 def _build(
-    registry: Mapping[str, Callable[[Config], T]], kind: str, alias: str, config: Mapping[str, str]
-) -> T:
-    prefix = f"{kind}.{alias}."
-    own = {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
-    type_name = own.pop("type", "").strip()
-    if not type_name:
-        raise TransformConfigError(f"{kind}.{alias}.type is missing")
-    factory = registry.get(type_name)
+    registry: Mapping[str, Callable[[Config], T]],
+    chain_keys: ConfigDef,
+    prefix: str,
+    config: Mapping[str, str],
+) -> tuple[T, dict[str, Any]]:
+    """What ``prefix`` configures, and the chain's own keys of it (``chain_keys``: its type, …);
+    the other keys go to the transformation or predicate, which refuses any it does not declare."""
+    own = {k[len(prefix) + 1 :]: v for k, v in config.items() if k.startswith(f"{prefix}.")}
+    stage = chain_keys.parse(Config(prefix, {k: own.pop(k) for k in chain_keys.keys if k in own}))
+    factory = registry.get(stage["type"])
     if factory is None:
-        raise TransformConfigError(f"{kind}.{alias}.type={type_name} is not one authtrail implements")
-    own.pop("predicate", None)
-    own.pop("negate", None)
-    return factory(Config(type_name.rsplit(".", 1)[-1], own))
+        raise TransformConfigError(f"{prefix}.type={stage['type']} is not one authtrail implements")
+    return factory(Config(prefix, own)), stage

@@ -6,12 +6,14 @@ Used with a predicate, it drops exactly the records the predicate selects.
 from __future__ import annotations
 
 from connect.transformer.record import ConnectRecord
-from connect.transformer.transforms.base import Config
+from connect.transformer.transforms.config_def import Config, ConfigDef
 
 
 class Filter:
+    CONFIG_DEF = ConfigDef()  # no keys of its own: any key is a mistake
+
     def __init__(self, config: Config) -> None:
-        del config
+        self.CONFIG_DEF.parse(config)
 
     def apply(self, record: ConnectRecord) -> None:
         del record

@@ -15,25 +15,34 @@ from bson.int64 import Int64
 from connect.transformer.record import ConnectRecord
 from connect.transformer.transforms._java import trunc_div
 from connect.transformer.transforms._operating import Part, operating, replaced
-from connect.transformer.transforms.base import Config, TransformConfigError, TransformDataError, require_map
+from connect.transformer.transforms.base import TransformDataError, require_map
+from connect.transformer.transforms.config_def import REPLACE_NULL_WITH_DEFAULT, Config, ConfigDef, ConfigKey
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-TARGETS = ("unix", "Timestamp", "Date", "Time")
-MILLIS_PER = {"seconds": 1000, "milliseconds": 1, "microseconds": 1, "nanoseconds": 1}
+TARGETS = ("unix", "Timestamp", "Date", "Time")  # not Connect's "string": see above
+PRECISIONS = ("nanoseconds", "microseconds", "milliseconds", "seconds")
 
 
 class TimestampConverter:
+    CONFIG_DEF = ConfigDef(
+        ConfigKey("field", "string", "", "The field holding the timestamp, or empty for the whole value."),
+        ConfigKey(
+            "target.type", "string", doc="unix, Date, Time or Timestamp", validator=ConfigDef.one_of(*TARGETS)
+        ),
+        # Connect parses string timestamps with it; authtrail refuses those, record by record.
+        ConfigKey("format", "string", "", "A SimpleDateFormat pattern, for string timestamps."),
+        ConfigKey(
+            "unix.precision", "string", "milliseconds", "Of unix timestamps.", ConfigDef.one_of(*PRECISIONS)
+        ),
+        REPLACE_NULL_WITH_DEFAULT,
+    )
+
     def __init__(self, config: Config, part: Part) -> None:
+        values = self.CONFIG_DEF.parse(config)
         self.part = part
-        self.field = config.string("field", "") or ""
-        self.target = config.required("target.type")
-        if self.target == "string":
-            raise TransformConfigError("TimestampConverter: target.type=string is not supported by authtrail")
-        if self.target not in TARGETS:
-            raise TransformConfigError(f"TimestampConverter: unknown target.type {self.target!r}")
-        self.precision = config.string("unix.precision", "milliseconds") or "milliseconds"
-        if self.precision not in MILLIS_PER:
-            raise TransformConfigError(f"TimestampConverter: unknown unix.precision {self.precision!r}")
+        self.field = values["field"]
+        self.target = values["target.type"]
+        self.precision = values["unix.precision"]
 
     def apply(self, record: ConnectRecord) -> ConnectRecord:
         value = operating(record, self.part)

@@ -48,9 +48,11 @@ class TestReplaceField:
         out = chain(type=P + "ReplaceField$Value", include="a,b", exclude="b").apply(record({"a": 1, "b": 2}))
         assert out.value == {"a": 1}
 
-    def test_deprecated_names_still_work(self):
-        out = chain(type=P + "ReplaceField$Value", blacklist="c").apply(record({"a": 1, "c": 3}))
-        assert out.value == {"a": 1}
+    def test_names_connect_4_no_longer_knows_are_refused(self):
+        # Connect 4.1 would ignore them and keep every field: a silent difference, refused here.
+        for old in ("blacklist", "whitelist"):
+            with pytest.raises(TransformConfigError, match=old):
+                chain(type=P + "ReplaceField$Value", **{old: "c"})
 
     def test_null_value_passes_through(self):
         assert chain(type=P + "ReplaceField$Value", include="a").apply(record(None)).value is None

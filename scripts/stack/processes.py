@@ -11,11 +11,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from authtrail.waiting import wait_until
 
 # Handles of the children this process started: kept so they can be reaped (no zombies
 # in a long-lived parent such as a test session) and not reported as leaked.
@@ -43,12 +44,6 @@ class Tracked:
             )
         except psutil.Error:
             return False
-
-    def rss_bytes(self) -> int:
-        try:
-            return int(psutil.Process(self.pid).memory_info().rss)
-        except psutil.Error:
-            return 0
 
 
 class ProcessTable:
@@ -109,13 +104,9 @@ class ProcessTable:
             record.unlink(missing_ok=True)
             return False
         _signal_group(tracked.pid, sig)
-        deadline = time.monotonic() + timeout_s
-        while tracked.alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if tracked.alive():
+        if not wait_until(lambda: not tracked.alive(), timeout_s, 0.1):
             _signal_group(tracked.pid, signal.SIGKILL)
-            while tracked.alive():
-                time.sleep(0.05)
+            wait_until(lambda: not tracked.alive(), 60, 0.05)
         _reap()
         record.unlink(missing_ok=True)
         return True
@@ -125,9 +116,7 @@ class ProcessTable:
         tracked = self.running(name)
         if tracked is not None:
             _signal_group(tracked.pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while tracked.alive() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: not tracked.alive(), 10, 0.05)
             _reap()
 
 

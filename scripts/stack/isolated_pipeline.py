@@ -20,15 +20,14 @@ from authtrail.contract import register_contract
 from authtrail.emitter import EventEmitter
 from authtrail.kafka.clients import admin_client, consumer_config
 from authtrail.kafka.offsets import committed, consumer_lag
-from authtrail.kafka.records import read_topic
+from authtrail.kafka.records import header_map, read_topic
 from authtrail.kafka_connect import ConnectorClient
 from authtrail.key_store import create_key
-from authtrail.processes import ProcessTable, Tracked
 from authtrail.settings import Settings
 from authtrail.topics import ensure_topics, topic_specs
 from authtrail.waiting import wait_for
-from connect.dead_letter import header_map
 from connect.sink.deploy import deploy_sink
+from scripts.stack.processes import ProcessTable, Tracked
 
 SERVICE_COMMANDS = {
     "transformer": ["consume"],
