@@ -108,6 +108,23 @@ class Settings(BaseSettings):
     # then get a 503. On a small store, unbounded query concurrency takes the CPU ingest needs.
     api_max_concurrent_queries: int = Field(2, ge=1)
     api_query_queue_timeout_s: float = Field(30.0, gt=0)
+    # HMAC key of pagination and sync cursors (a long random string). Unset: one random key is
+    # kept in the store (api_secrets_collection), created by the first API process that needs
+    # it, so every worker and replica shares it and cursors survive restarts. Changing it
+    # invalidates every cursor handed out (each then gets a 400). Cursors carry no authority:
+    # the tenant scope comes from the key on every request; the signature only keeps a walk intact.
+    api_cursor_secret: SecretStr | None = None
+    api_secrets_collection: str = "api_secrets"
+    # order=ingested returns only events ingested at least this long ago: the sink writes
+    # partitions in parallel and in batches, so events become visible slightly out of ingested_at
+    # order; the lag lets the late ones land before a collector's cursor moves past them. Keep it
+    # well above the pipeline's produce → queryable p99 (authtrail bench sustained / mixed).
+    api_sync_settle_s: float = Field(120.0, ge=0)
+    # Streaming export: events per store round trip, the most one export may hold, and exports
+    # one key may run at once in one API process (more → 429).
+    api_export_batch_size: int = Field(1000, ge=1, le=10_000)
+    api_export_max_events: int = Field(2_000_000, ge=1)
+    api_export_max_concurrent_per_key: int = Field(2, ge=1)
     # The key CLI clients (poke, benchmarks) present: this, else the file, else the development
     # key `authtrail up` writes.
     api_key: SecretStr | None = None
@@ -140,6 +157,12 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("api_cursor_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # compose passes `${AUTHTRAIL_API_CURSOR_SECRET:-}` through: empty means "not configured".
+        return None if value == "" else value
 
     # --- Derived values ---------------------------------------------------------------------
     @property

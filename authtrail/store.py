@@ -1,7 +1,9 @@
 """The audit collection: where it is and the indexes the query API relies on.
 
-Every index ends with ``timestamp, _id`` descending: the API's order (newest first, ties by
-id), so each filter reads its page straight from an index instead of sorting.
+Every index ends with the keys of one of the API's two orders: ``timestamp, _id`` descending
+(newest first, ties by id) or ``ingested_at, _id`` ascending (incremental sync), so each filter
+reads its page straight from an index instead of sorting (MongoDB's equality-sort-range rule:
+equality fields first, then the sort keys, whose ranges a keyset page bounds).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from authtrail.logs import get_logger
 log = get_logger(__name__)
 # The API's order: newest first, ties broken by id — a total order, so pages never overlap.
 NEWEST_FIRST = [("timestamp", DESCENDING), ("_id", DESCENDING)]
+# Incremental sync: in the order events were ingested, ties broken by id — also total.
+INGESTED_FIRST = [("ingested_at", ASCENDING), ("_id", ASCENDING)]
 
 INDEXES = [
     IndexModel(NEWEST_FIRST, name="newest_first"),
@@ -28,6 +32,14 @@ INDEXES = [
     IndexModel(
         [("company_id", ASCENDING), ("event_type", ASCENDING), *NEWEST_FIRST], name="company_event_type"
     ),
+    # One resource's history ("BUG-123"): an operator's, and a company key's (always with its company).
+    IndexModel([("resource_id", ASCENDING), *NEWEST_FIRST], name="resource"),
+    IndexModel(
+        [("company_id", ASCENDING), ("resource_id", ASCENDING), *NEWEST_FIRST], name="company_resource"
+    ),
+    # Incremental sync (order=ingested), which filters by company only.
+    IndexModel(INGESTED_FIRST, name="ingested"),
+    IndexModel([("company_id", ASCENDING), *INGESTED_FIRST], name="company_ingested"),
 ]
 
 

@@ -1,19 +1,19 @@
 """The query API: a thin Starlette app over the audit store.
 
 Built once per worker process by :func:`create_app`; the store client, the key ring, the
-rate limiter and the access recorder are created in the lifespan and shared by every
-request. ``authtrail serve`` runs it under uvicorn.
+rate and export limits, the cursor signing and the access recorder are created in the lifespan
+and shared by every request. The endpoints live in ``events.py`` and ``export.py``.
+``authtrail serve`` runs it under uvicorn.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,50 +24,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authtrail.logs import configure_logging, get_logger
 from authtrail.settings import Settings, get_settings
 from query_service.access import AccessRecorder
-from query_service.auth import KeyRing, scoped
+from query_service.auth import KeyRing
 from query_service.errors import EXCEPTION_HANDLERS, error_body
+from query_service.events import get_audit_event, list_audit_events
+from query_service.export import export_audit_events
 from query_service.openapi import docs_page, openapi_document
-from query_service.params import InvalidParametersError, Problem, parse_query
-from query_service.rate_limit import RateLimiter
+from query_service.rate_limit import RateLimiter, RunningLimit
 from query_service.responses import JSONBody
-from query_service.serialize import audit_event
+from query_service.signing import CursorSigning
 from query_service.store import AuditStore
 
 log = get_logger("query_service.requests")
 MAX_QUERY_STRING_BYTES = 4096
-AUDITED_PATHS = ("/audit_events", "/ready")
 
 
-def query_pairs(request: Request) -> list[tuple[str, str]]:
-    """Every (name, value) of the query string, repeats kept (Starlette's ``.get()`` keeps the last)."""
-    try:
-        return parse_qsl(
-            request.scope["query_string"].decode("latin-1"), keep_blank_values=True, errors="strict"
-        )
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidParametersError([Problem("query string", "is not valid percent-encoded UTF-8")]) from exc
-
-
-async def list_audit_events(request: Request) -> Response:
-    state = request.app.state
-    access = request.state.access
-    principal = await state.keys.authenticate(request)
-    access.update(key_id=principal.key_id, scope=principal.scope)
-    state.rate_limiter.take(principal.key_id)
-    query = scoped(parse_query(query_pairs(request), state.settings.api_max_per_page), principal)
-    page = await state.store.page(query)
-    access.update(result_count=len(page.documents), total_count=page.total)
-    return JSONBody(
-        {
-            "data": [audit_event(document) for document in page.documents],
-            "meta": {
-                "current_page": query.page,
-                "total_pages": math.ceil(page.total / query.per_page),
-                "per_page": query.per_page,
-                "total_count": page.total,
-            },
-        }
-    )
+def is_audited(path: str) -> bool:
+    """Every request that reads audit data (or the store's state) yields an access record."""
+    return path in ("/audit_events", "/ready") or path.startswith("/audit_events/")
 
 
 async def health(request: Request) -> Response:
@@ -87,6 +60,13 @@ async def openapi(request: Request) -> Response:
 
 async def docs(request: Request) -> Response:
     return HTMLResponse(docs_page(request.app.state.openapi))
+
+
+def recorded_path(scope: Scope) -> str:
+    """The path as the client sent it (percent-encoded): an id in it is kept exactly, and a
+    decoded control character (``%00``) cannot make the record one the store refuses."""
+    raw = scope.get("raw_path") or quote(scope["path"]).encode()
+    return bytes(raw).decode("latin-1")[:MAX_QUERY_STRING_BYTES]
 
 
 class RequestBoundary:
@@ -123,11 +103,11 @@ class RequestBoundary:
             log.info(
                 "request", method=scope["method"], path=scope["path"], status=status, duration_ms=duration_ms
             )
-            if scope["path"] in AUDITED_PATHS:
+            if is_audited(scope["path"]):
                 scope["app"].state.access_recorder.record(
                     {
                         "at": datetime.now(UTC),
-                        "path": scope["path"],
+                        "path": recorded_path(scope),
                         "status": status,
                         "duration_ms": duration_ms,
                         "key_id": access.get("key_id"),
@@ -135,6 +115,7 @@ class RequestBoundary:
                         "params": scope["query_string"].decode("latin-1")[:MAX_QUERY_STRING_BYTES],
                         "result_count": access.get("result_count"),
                         "total_count": access.get("total_count"),
+                        **({"error": access["error"]} if "error" in access else {}),
                     }
                 )
 
@@ -163,6 +144,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.store = store
         app.state.keys = KeyRing(database[settings.api_keys_collection])
         app.state.rate_limiter = RateLimiter(settings.api_rate_limit_per_s, settings.api_rate_limit_burst)
+        app.state.export_limit = RunningLimit(settings.api_export_max_concurrent_per_key, "exports")
+        app.state.cursor_signing = CursorSigning(settings, database[settings.api_secrets_collection])
         recorder = AccessRecorder(
             database[settings.api_access_collection] if settings.api_access_log_to_store else None
         )
@@ -184,6 +167,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/audit_events", list_audit_events, methods=["GET"]),
+            # Before {id}: an event whose id is "export" is not reachable by id (ids like that are
+            # not ones producers make).
+            Route("/audit_events/export", export_audit_events, methods=["GET"]),
+            # :path — an event id may contain "/" (any text without control characters).
+            Route("/audit_events/{id:path}", get_audit_event, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),

@@ -6,6 +6,7 @@ The lookup is by ``_id`` in a small collection (an index probe on MongoDB).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -65,7 +66,7 @@ def scoped(query: AuditQuery, principal: Principal) -> AuditQuery:
         return query
     if query.company_id is not None and query.company_id != principal.company_id:
         raise ForbiddenError(f"this key may read company {principal.company_id} only")
-    return AuditQuery(**{**query.__dict__, "company_id": principal.company_id})
+    return dataclasses.replace(query, company_id=principal.company_id)
 
 
 __all__ = ["ForbiddenError", "KeyRing", "StoreUnavailableError", "UnauthorizedError", "scoped"]

@@ -15,6 +15,8 @@ from starlette.responses import Response
 
 from authtrail.logs import get_logger
 from query_service.auth import ForbiddenError, UnauthorizedError
+from query_service.events import EventNotFoundError
+from query_service.export import ExportTooLargeError
 from query_service.params import InvalidParametersError
 from query_service.rate_limit import RateLimitedError
 from query_service.responses import JSONBody
@@ -64,6 +66,15 @@ async def rate_limited(request: Request, exc: Exception) -> Response:
     )
 
 
+async def event_not_found(request: Request, exc: Exception) -> Response:
+    # The same answer whether the event is absent or another tenant's.
+    return JSONBody(error_body("not_found", "no such event"), status_code=404)
+
+
+async def export_too_large(request: Request, exc: Exception) -> Response:
+    return JSONBody(error_body("export_too_large", str(exc)), status_code=400)
+
+
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 414: "uri_too_long"}
 
 
@@ -89,6 +100,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     UnauthorizedError: unauthorized,
     ForbiddenError: forbidden,
     RateLimitedError: rate_limited,
+    EventNotFoundError: event_not_found,
+    ExportTooLargeError: export_too_large,
     StoreUnavailableError: store_unavailable,
     HTTPException: http_error,
     Exception: unexpected,

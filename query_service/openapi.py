@@ -4,87 +4,52 @@ uses, and a human page rendering it (self-contained: no scripts from a CDN)."""
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from typing import Any
 
-from query_service.params import MAX_RESULT_WINDOW, NAME_PATTERN, parameter_specs
-from query_service.serialize import AUDIT_EVENT_FIELDS
+from query_service.openapi_schemas import (
+    AUDIT_EVENT,
+    CURSOR_PAGE,
+    ERROR,
+    EVENT_PAGE,
+    EXPORT_CONTENT,
+    EXPORT_HEADERS,
+    LINK,
+    RATE_LIMITED,
+    STATUS,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    URI_TOO_LONG,
+    error_response,
+    json_response,
+)
+from query_service.params import ID_PATTERN, MAX_RESULT_WINDOW, ParamSpec, export_specs, parameter_specs
 
-ERROR = {
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {
-        "error": {"type": "string", "description": "Stable code: invalid_parameters, store_unavailable, …"},
-        "message": {"type": "string"},
-        "details": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["parameter", "problem"],
-                "properties": {"parameter": {"type": "string"}, "problem": {"type": "string"}},
-            },
-        },
-    },
-}
-AUDIT_EVENT = {
-    "type": "object",
-    "required": [name for name in AUDIT_EVENT_FIELDS if name != "content_sha256"],
-    "properties": {
-        "id": {"type": "string", "description": "The event's id, unique (the producer assigns it)."},
-        "timestamp": {"type": "integer", "description": "When the action happened, epoch seconds."},
-        "user_id": {"type": "integer", "format": "int64"},
-        "company_id": {"type": "integer", "format": "int64"},
-        "event_type": {"type": "string"},
-        "event_resource_type": {"type": "string"},
-        "resource_id": {"type": "string"},
-        "event_data": {
-            "type": "object",
-            "additionalProperties": True,
-            "description": "Details of the action.",
-        },
-        "ingested_at": {
-            "type": ["string", "null"],
-            "format": "date-time",
-            "description": "When authtrail's broker received the event (UTC, ISO 8601).",
-        },
-        "content_sha256": {
-            "type": ["string", "null"],
-            "description": "SHA-256 of the event's canonical content (integrity check).",
-        },
-    },
-}
-
-
-def _error_response(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-URI_TOO_LONG = _error_response("The query string is longer than 4 KB.")
-TOO_LARGE = _error_response("The request carries a body larger than allowed (1 KB).")
-UNAUTHORIZED = {
-    **_error_response("No API key, or one that is malformed, unknown or revoked."),
-    "headers": {
-        "WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="authtrail"'}
-    },
-}
 BEARER: list[dict[str, list[str]]] = [{"apiKey": []}]
+SCOPED = (
+    "A company key sees its own company's events only: the company filter is applied server-side, "
+    "and asking for another company_id is a 403. Operator keys see every company."
+)
 
 
-def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
+def query_parameters(specs: Iterable[ParamSpec]) -> list[dict[str, Any]]:
     parameters = []
-    for spec in parameter_specs(max_per_page):
-        schema: dict[str, Any] = {"type": spec.kind}
+    for spec in specs:
+        schema: dict[str, Any] = {"type": "integer" if spec.kind == "integer" else "string"}
         if spec.kind == "integer":
-            schema |= {
-                k: v
-                for k, v in (("minimum", spec.minimum), ("maximum", spec.maximum), ("default", spec.default))
-                if v is not None
-            }
             schema["format"] = "int64"
-        else:
-            schema["pattern"] = NAME_PATTERN
+        schema |= {
+            key: value
+            for key, value in (
+                ("minimum", spec.minimum),
+                ("maximum", spec.maximum),
+                ("default", spec.default),
+                ("pattern", spec.pattern),
+                ("enum", list(spec.enum) if spec.enum else None),
+            )
+            if value is not None
+        }
         parameters.append(
             {
                 "name": spec.name,
@@ -94,16 +59,34 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                 "schema": schema,
             }
         )
+    return parameters
+
+
+def _guarded(responses: dict[str, Any]) -> dict[str, Any]:
+    """The answers every key-checked endpoint may give besides its own."""
+    return {
+        **responses,
+        "401": UNAUTHORIZED,
+        "413": TOO_LARGE,
+        "414": URI_TOO_LONG,
+        "429": RATE_LIMITED,
+        "503": UNAVAILABLE,
+    }
+
+
+def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "authtrail query API",
-            "version": "1.0.0",
+            "version": "1.1.0",
             "description": (
-                "Who did what, when: the audit events of the bug tracker, newest first (ties by id). Filters "
-                "combine with AND. Any unknown, repeated, malformed or out-of-range parameter is a 400 "
-                "naming "
-                f"each problem. page × per_page may reach {MAX_RESULT_WINDOW:,}."
+                "Who did what, when: the audit events of the bug tracker. Filters combine with AND; "
+                "event_type and event_resource_type take comma-separated lists. Listings come newest "
+                "first (ties by id), by page number (page × per_page may reach "
+                f"{MAX_RESULT_WINDOW:,}) or by cursor (order=newest, cursor=), or in ingestion order "
+                "for incremental sync (order=ingested, after=). Any unknown, repeated, malformed or "
+                "out-of-range parameter is a 400 naming each problem."
             ),
         },
         "servers": [{"url": server_url}],
@@ -112,35 +95,81 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                 "get": {
                     "operationId": "listAuditEvents",
                     "summary": "Audit events, filtered and paginated",
+                    "description": SCOPED
+                    + " Page-number pagination (page, per_page) answers an EventPage with exact totals; "
+                    "cursor pagination (order, cursor, after) a CursorPage, whose cost does not grow "
+                    "with depth. A cursor is bound to its filters and key: repeat the filters.",
+                    "security": BEARER,
+                    "parameters": query_parameters(parameter_specs(max_per_page)),
+                    "responses": _guarded(
+                        {
+                            "200": json_response(
+                                "A page of events.",
+                                {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/EventPage"},
+                                        {"$ref": "#/components/schemas/CursorPage"},
+                                    ]
+                                },
+                                LINK,
+                            ),
+                            "400": error_response("Invalid parameters or cursor; details name each."),
+                            "403": error_response("The key's company is not the one asked for."),
+                        }
+                    ),
+                }
+            },
+            "/audit_events/export": {
+                "get": {
+                    "operationId": "exportAuditEvents",
+                    "summary": "Every event a filter matches, as one streamed NDJSON or CSV download",
+                    "description": SCOPED
+                    + " Newest first, like the listing. An interrupted export resumes with after_id = "
+                    "the id of the last event received. An export that ends without its final chunk "
+                    "was cut short (the connection is aborted on a failure mid-stream).",
+                    "security": BEARER,
+                    "parameters": query_parameters(export_specs()),
+                    "responses": _guarded(
+                        {
+                            "200": {
+                                "description": "The events, streamed.",
+                                "headers": EXPORT_HEADERS,
+                                "content": EXPORT_CONTENT,
+                            },
+                            "400": error_response(
+                                "Invalid parameters (details name each), or export_too_large: more events "
+                                "match than one export may hold."
+                            ),
+                            "403": error_response("The key's company is not the one asked for."),
+                        }
+                    ),
+                }
+            },
+            "/audit_events/{id}": {
+                "get": {
+                    "operationId": "getAuditEvent",
+                    "summary": "One event by its id",
                     "description": (
-                        "A company key sees its own company's events only: the company filter is applied "
-                        "server-side, and asking for another company_id is a 403. "
-                        "Operator keys see every company."
+                        "404 when there is no such event or it is another company's: the two are "
+                        "never told apart. Takes no query parameters."
                     ),
                     "security": BEARER,
-                    "parameters": parameters,
-                    "responses": {
-                        "200": {
-                            "description": "A page of events.",
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/EventPage"}}
-                            },
-                        },
-                        "400": _error_response("Invalid parameters; details name each."),
-                        "401": UNAUTHORIZED,
-                        "403": _error_response("The key's company is not the one asked for."),
-                        "413": TOO_LARGE,
-                        "414": URI_TOO_LONG,
-                        "429": {
-                            **_error_response("This key's request budget is spent for now."),
-                            "headers": {
-                                "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}
-                            },
-                        },
-                        "503": _error_response(
-                            "The store is unreachable or busy, or the query exceeded its time limit."
-                        ),
-                    },
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "description": "The event's id.",
+                            "schema": {"type": "string", "pattern": ID_PATTERN},
+                        }
+                    ],
+                    "responses": _guarded(
+                        {
+                            "200": json_response("The event.", {"$ref": "#/components/schemas/AuditEvent"}),
+                            "400": error_response("A malformed id, or query parameters."),
+                            "404": error_response("No such event (for this key)."),
+                        }
+                    ),
                 }
             },
             "/health": {
@@ -148,12 +177,7 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                     "operationId": "health",
                     "summary": "The process is alive",
                     "responses": {
-                        "200": {
-                            "description": "Alive.",
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/Status"}}
-                            },
-                        },
+                        "200": json_response("Alive.", {"$ref": "#/components/schemas/Status"}),
                         "413": TOO_LARGE,
                         "414": URI_TOO_LONG,
                     },
@@ -165,16 +189,11 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                     "summary": "The store answers",
                     "security": BEARER,
                     "responses": {
-                        "200": {
-                            "description": "Ready.",
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/Status"}}
-                            },
-                        },
+                        "200": json_response("Ready.", {"$ref": "#/components/schemas/Status"}),
                         "401": UNAUTHORIZED,
                         "413": TOO_LARGE,
                         "414": URI_TOO_LONG,
-                        "503": _error_response("The store is unreachable."),
+                        "503": error_response("The store is unreachable."),
                     },
                 }
             },
@@ -190,26 +209,9 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
             },
             "schemas": {
                 "AuditEvent": AUDIT_EVENT,
-                "EventPage": {
-                    "type": "object",
-                    "required": ["data", "meta"],
-                    "properties": {
-                        "data": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}},
-                        "meta": {
-                            "type": "object",
-                            "required": ["current_page", "total_pages", "per_page", "total_count"],
-                            "properties": {
-                                name: {"type": "integer", "minimum": 0}
-                                for name in ("current_page", "total_pages", "per_page", "total_count")
-                            },
-                        },
-                    },
-                },
-                "Status": {
-                    "type": "object",
-                    "required": ["status"],
-                    "properties": {"status": {"type": "string"}},
-                },
+                "EventPage": EVENT_PAGE,
+                "CursorPage": CURSOR_PAGE,
+                "Status": STATUS,
                 "Error": ERROR,
             },
         },
@@ -254,6 +256,8 @@ def docs_page(document: dict[str, Any]) -> str:
 
 
 def _limits(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return "one of " + ", ".join(schema["enum"])
     if "pattern" in schema:
         return f"pattern {schema['pattern']}"
     bounds = [f"{k} {schema[k]:,}" for k in ("minimum", "maximum", "default") if k in schema]

@@ -15,8 +15,8 @@ from authtrail.token_bucket import TokenBucket
 
 
 class RateLimitedError(AuthtrailError):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many requests for this key; retry in {retry_after_s} s")
+    def __init__(self, retry_after_s: int, message: str | None = None) -> None:
+        super().__init__(message or f"too many requests for this key; retry in {retry_after_s} s")
         self.retry_after_s = retry_after_s
 
 
@@ -35,3 +35,32 @@ class RateLimiter:
             bucket = self._buckets[key_id] = TokenBucket(self.rate_per_s, self.burst, clock=self.clock)
         if (wait_s := bucket.try_take()) > 0:
             raise RateLimitedError(max(1, math.ceil(wait_s)))
+
+
+class RunningLimit:
+    """At most ``limit`` long requests (exports) per key at once, in this process.
+
+    A token bucket bounds how often a key asks; an export is one request that may stream for a
+    minute, so it also needs a bound on how many run at once.
+    """
+
+    def __init__(self, limit: int, what: str, retry_after_s: int = 5) -> None:
+        self.limit = limit
+        self.what = what
+        self.retry_after_s = retry_after_s
+        self._running: dict[str, int] = {}
+
+    def enter(self, key_id: str) -> None:
+        if self._running.get(key_id, 0) >= self.limit:
+            raise RateLimitedError(
+                self.retry_after_s,
+                f"this key already runs {self.limit} {self.what} at once; retry when one has finished",
+            )
+        self._running[key_id] = self._running.get(key_id, 0) + 1
+
+    def leave(self, key_id: str) -> None:
+        remaining = self._running.get(key_id, 0) - 1
+        if remaining > 0:
+            self._running[key_id] = remaining
+        else:
+            self._running.pop(key_id, None)

@@ -1,8 +1,11 @@
 """Reading audit events from the store: one async client per process, bounded time per request.
 
 The page and its ``total_count`` are fetched concurrently, so a request costs the slower of
-the two. Three bounds, kept apart on purpose (a single ``pymongo.timeout`` deadline would
-also govern server selection, so a down store would hold requests for the whole query budget):
+the two. A request made of several index queries (a list of event types, a keyset page: see
+``query.py``) runs them concurrently too, and merges their answers in the order.
+
+Three bounds, kept apart on purpose (a single ``pymongo.timeout`` deadline would also govern
+server selection, so a down store would hold requests for the whole query budget):
 * server selection (``mongo_server_selection_timeout_ms``): a store that is down → 503 fast;
 * ``maxTimeMS`` per operation (``mongo_query_timeout_ms``): the server aborts a slow query;
 * socket timeout a little above it: a hung server cannot hold a request forever.
@@ -18,6 +21,9 @@ fast once it runs, instead of every query slow and ingest starved.
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +33,22 @@ from pymongo.errors import ExecutionTimeout, PyMongoError
 from authtrail.errors import AuthtrailError
 from authtrail.settings import Settings
 from query_service.params import AuditQuery
-from query_service.query import NEWEST_FIRST, mongo_filter
+from query_service.query import (
+    NEWEST,
+    NEWEST_FIRST,
+    Position,
+    SortOrder,
+    disjuncts,
+    from_position,
+    keyset_filters,
+)
 
 SOCKET_MARGIN_MS = 2000
+# Events a keyset page reads beyond the page to step over those sharing the cursor's own time:
+# above the usual ties, so one query answers (see AuditStore.walk); small, because every page
+# pays for it (measured: 32 made a deep page of 10 ~1.5x the first). Crowded seconds (a burst
+# of ingest sharing one timestamp) take the exact two-query form instead.
+TIE_SLACK = 8
 
 
 class StoreUnavailableError(AuthtrailError):
@@ -60,36 +79,62 @@ class AuditStore:
         self.max_time_ms = settings.mongo_query_timeout_ms
         self.queue_timeout_s = settings.api_query_queue_timeout_s
         self._slots = asyncio.Semaphore(settings.api_max_concurrent_queries)
+        self.tie_slack = TIE_SLACK
 
     async def page(self, query: AuditQuery) -> Page:
-        try:
-            async with asyncio.timeout(self.queue_timeout_s):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise StoreUnavailableError(
-                "the store is busy: too many queries are waiting", timed_out=True
-            ) from None
-        try:
+        """Page-number pagination: page ``query.page`` and the exact total."""
+        async with self._admitted():
             return await self._page(query)
-        finally:
-            self._slots.release()
 
-    async def _page(self, query: AuditQuery) -> Page:
-        conditions = mongo_filter(query)
-        try:
-            documents, total = await asyncio.gather(
-                self.collection.find(
-                    conditions,
-                    sort=NEWEST_FIRST,
-                    skip=query.skip,
-                    limit=query.per_page,
-                    max_time_ms=self.max_time_ms,
-                ).to_list(),
-                self.collection.count_documents(conditions, maxTimeMS=self.max_time_ms),
-            )
-        except PyMongoError as exc:
-            raise unavailable(exc) from exc
-        return Page(documents=documents, total=total)
+    async def walk(
+        self, filters: list[dict[str, Any]], order: SortOrder, after: Position | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Keyset pagination: the first ``limit`` events of the union of ``filters`` strictly after
+        ``after`` in ``order`` — the same cost at any depth (no skip).
+
+        One query per filter: from ``after``'s own time on, ``tie_slack`` events more than the
+        page, the leading ones up to ``after`` dropped. Exact whenever what is left fills the page
+        or the answer was not full (the end); otherwise more than ``tie_slack`` events share
+        ``after``'s time, and that filter is asked again in the exact two-query form.
+        """
+        async with self._admitted():
+            if after is None:
+                answers = await self._gather(*(self._find(f, order.sort, limit) for f in filters))
+            else:
+                answers = await self._after(filters, order, after, limit)
+        return list(itertools.islice(order.merge(answers), limit))
+
+    async def _after(
+        self, filters: list[dict[str, Any]], order: SortOrder, after: Position, limit: int
+    ) -> list[list[dict[str, Any]]]:
+        wide = limit + self.tie_slack
+        found = await self._gather(
+            *(self._find(from_position(f, order, after), order.sort, wide) for f in filters)
+        )
+        answers, crowded = [], []
+        for conditions, answer in zip(filters, found, strict=True):
+            rest = [document for document in answer if order.beyond(document, after)]
+            if len(rest) >= limit or len(answer) < wide:  # the page is full, or this is the end
+                answers.append(rest)
+            else:
+                crowded.append(conditions)
+        if crowded:
+            exact = [q for f in crowded for q in keyset_filters(f, order, after)]
+            answers += await self._gather(*(self._find(q, order.sort, limit) for q in exact))
+        return answers
+
+    async def count(
+        self, filters: list[dict[str, Any]], order: SortOrder = NEWEST, after: Position | None = None
+    ) -> int:
+        """How many events the union of ``filters`` holds (after ``after``, if given); exact."""
+        queries = [q for f in filters for q in keyset_filters(f, order, after)]
+        async with self._admitted():
+            return sum(await self._gather(*(self._count(q) for q in queries)))
+
+    async def event(self, conditions: dict[str, Any]) -> dict[str, Any] | None:
+        async with self._admitted():
+            (found,) = await self._gather(self._find(conditions, None, 1))
+        return found[0] if found else None
 
     async def ping(self) -> None:
         try:
@@ -99,6 +144,61 @@ class AuditStore:
 
     async def close(self) -> None:
         await self.client.close()
+
+    async def _page(self, query: AuditQuery) -> Page:
+        filters = disjuncts(query)
+        if len(filters) == 1:
+            documents, total = await self._gather(
+                self._find(filters[0], NEWEST_FIRST, query.per_page, skip=query.skip),
+                self._count(filters[0]),
+            )
+            return Page(documents=documents, total=total)
+        # Several disjoint filters: the page is a window of their merge, so each gives its first
+        # skip + per_page events (cost grows with depth: deep walks use cursors).
+        window = query.skip + query.per_page
+        answers = await self._gather(*(self._find(f, NEWEST_FIRST, window) for f in filters))
+        counts = await self._gather(*(self._count(f) for f in filters))
+        documents = list(itertools.islice(NEWEST.merge(answers), query.skip, window))
+        return Page(documents=documents, total=sum(counts))
+
+    async def _find(
+        self, conditions: dict[str, Any], sort: list[tuple[str, int]] | None, limit: int, skip: int = 0
+    ) -> list[dict[str, Any]]:
+        cursor = self.collection.find(
+            conditions, sort=sort, skip=skip, limit=limit, max_time_ms=self.max_time_ms
+        )
+        return await cursor.to_list()
+
+    async def _count(self, conditions: dict[str, Any]) -> int:
+        return await self.collection.count_documents(conditions, maxTimeMS=self.max_time_ms)
+
+    async def _gather(self, *operations: Any) -> list[Any]:
+        """Run store operations at once; the first failure cancels the rest (none is left behind)."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(operation) for operation in operations]
+        except ExceptionGroup as errors:
+            store_errors, others = errors.split(PyMongoError)
+            if others is None and store_errors is not None:
+                first = store_errors.exceptions[0]
+                assert isinstance(first, PyMongoError)
+                raise unavailable(first) from first
+            raise
+        return [task.result() for task in tasks]
+
+    @asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.queue_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise StoreUnavailableError(
+                "the store is busy: too many queries are waiting", timed_out=True
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 def unavailable(exc: PyMongoError) -> StoreUnavailableError:

@@ -101,3 +101,17 @@ def sink_format(count: Annotated[int, typer.Option(min=1000, help="Documents per
     from scripts.bench import sink_format as scenario
 
     scenario.run(_ready(), count)
+
+
+@app.command()
+def investigate(
+    size: Annotated[int, typer.Option(min=20_000, help="Documents loaded.")] = 1_000_000,
+    depth: Annotated[
+        int, typer.Option(min=10, max=99_990, help="Events before the deep page (page 10,000 of 10: 99,990).")
+    ] = 99_990,
+    repeats: Annotated[int, typer.Option(min=5, help="Rounds of first/deep/page-number requests.")] = 100,
+) -> None:
+    """Cursor page at DEPTH next to the first page, and export of every event (rate, API RSS)."""
+    from scripts.bench import investigate as scenario
+
+    scenario.run(_ready(), size, depth, repeats)

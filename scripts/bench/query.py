@@ -5,9 +5,10 @@ documents the transformer would produce, then the query indexes are built) into 
 database, and ``authtrail serve`` answers the issue's eight request types in two phases:
 
 1. **alone**: each request type by itself, one client, ``solo_repeats`` times — through the API
-   and straight through pymongo (page and count concurrently, the API's own store work, under
-   the same time limit). This is each query's cost without queueing, how it grows with N, and
-   the API's overhead as the ratio of the two p50s, measured where the store is not saturated.
+   and straight through the API's own store code (``AuditStore.page``: page and count
+   concurrently, under the same time limit), without HTTP. This is each query's cost without
+   queueing, how it grows with N, and the API's overhead as the ratio of the two p50s,
+   measured where the store is not saturated.
 2. **mix**: ``concurrency`` clients cycle through the seven types for ``duration`` seconds, API
    and then direct: throughput, p50/p95/p99 and errors under load.
 """
@@ -25,15 +26,15 @@ from typing import Any
 
 import httpx
 from bson.raw_bson import RawBSONDocument
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import MongoClient
 
 from authtrail.key_store import create_key
 from authtrail.settings import Settings
 from authtrail.store import ensure_indexes
 from authtrail.waiting import http_ok, wait_for
 from connect.transformer.stored_documents import stored_documents
-from query_service.params import AuditQuery
-from query_service.query import NEWEST_FIRST, mongo_filter
+from query_service.params import parse_query
+from query_service.store import AuditStore, StoreUnavailableError
 from scripts.bench import charts
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
 from scripts.bench.stats import per_second, percentiles_ms
@@ -70,6 +71,18 @@ def request_mix(sample: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "page 1,000 at per_page 10": {"page": 1000, "per_page": 10},
         "per_page 1000": {"per_page": 1000},
     }
+
+
+def api_settings(settings: Settings, database: str, port: int) -> Settings:
+    """An API of its own on ``database``: the benchmarks measure latency, not the per-key limit."""
+    return settings.model_copy(
+        update={
+            "mongo_database": database,
+            "api_port": port,
+            "api_rate_limit_per_s": 1e9,
+            "api_rate_limit_burst": 1e9,
+        }
+    )
 
 
 def load(settings: Settings, database: str, count: int, users: int) -> dict[str, Any]:
@@ -150,38 +163,23 @@ async def through_api(
 
 
 async def direct(
-    settings: Settings,
-    database: str,
-    mix: dict[str, dict[str, Any]],
-    clients: int,
-    duration: float,
-    repeats: int,
+    settings: Settings, mix: dict[str, dict[str, Any]], clients: int, duration: float, repeats: int
 ) -> tuple[Samples, Samples]:
-    """(alone, mix) samples of the same store work the API does, without the API."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo_uri.get_secret_value(), maxPoolSize=clients * 2, tz_aware=True
-    )
-    collection = client[database][settings.mongo_collection]
-    limit_ms = settings.mongo_query_timeout_ms
+    """(alone, mix) samples of the API's own store work (:class:`AuditStore`), without HTTP."""
+    store = AuditStore(settings.model_copy(update={"api_max_concurrent_queries": clients}))
 
     async def call(params: dict[str, Any]) -> bool:
-        query = AuditQuery(**params)
-        conditions = mongo_filter(query)
+        query = parse_query([(name, str(value)) for name, value in params.items()], settings.api_max_per_page)
         try:
-            await asyncio.gather(
-                collection.find(
-                    conditions, sort=NEWEST_FIRST, skip=query.skip, limit=query.per_page, max_time_ms=limit_ms
-                ).to_list(),
-                collection.count_documents(conditions, maxTimeMS=limit_ms),
-            )
-        except Exception:
+            await store.page(query)
+        except StoreUnavailableError:
             return False
         return True
 
     try:
         return await alone(call, mix, repeats), await concurrently(call, mix, clients, duration)
     finally:
-        await client.close()
+        await store.close()
 
 
 def run(settings: Settings, sizes: list[int], concurrency: int, duration: float, repeats: int) -> BenchResult:
@@ -207,15 +205,7 @@ def _one_size(
     settings: Settings, size: int, concurrency: int, duration: float, repeats: int, started: str
 ) -> dict[str, Any]:
     database = f"bench_query_{uuid.uuid4().hex[:8]}"
-    scoped = settings.model_copy(
-        update={
-            "mongo_database": database,
-            "api_port": API_PORT,
-            # The benchmark measures latency, not the per-key abuse limit.
-            "api_rate_limit_per_s": 1e9,
-            "api_rate_limit_burst": 1e9,
-        }
-    )
+    scoped = api_settings(settings, database, API_PORT)
     with step(f"loading {size:,} documents"):
         loaded = load(settings, database, size, users=max(50, size // 20))
     api = IsolatedPipeline(scoped, f"q{size}", RESULTS_DIR / "work" / f"query-{started}-{size}")
@@ -232,9 +222,7 @@ def _one_size(
             )
         api_rss = memory.stop()
         with step(f"N={size:,}: the same straight on the store"):
-            direct_alone, direct_mix = asyncio.run(
-                direct(scoped, database, mix, concurrency, duration, repeats)
-            )
+            direct_alone, direct_mix = asyncio.run(direct(scoped, mix, concurrency, duration, repeats))
     finally:
         api.close()
         cleanup: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())

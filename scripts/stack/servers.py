@@ -79,9 +79,7 @@ def _kafka(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
     config = home / "server.properties"
 
     def prepare() -> None:
-        home.mkdir(parents=True, exist_ok=True)
-        _write_log4j(home)
-        _write_properties(
+        _write_java_config(
             config,
             {
                 "process.roles": "broker,controller",
@@ -143,9 +141,7 @@ def _connect(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server
     config = home / "connect-distributed.properties"
 
     def prepare() -> None:
-        home.mkdir(parents=True, exist_ok=True)
-        _write_log4j(home)
-        _write_properties(
+        _write_java_config(
             config,
             {
                 "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -428,7 +424,10 @@ def _write_log4j(home: Path) -> None:
     )
 
 
-def _write_properties(path: Path, values: dict[str, str]) -> None:
+def _write_java_config(path: Path, values: dict[str, str]) -> None:
+    """A Java server's ``.properties`` file, and the log4j config beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_log4j(path.parent)
     path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
 
 

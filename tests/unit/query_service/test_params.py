@@ -24,14 +24,14 @@ def problems(query: str) -> dict[str, str]:
         ("user_id=123", AuditQuery(user_id=123)),
         (
             "event_type=login&timestamp_from=1652502000&timestamp_to=1652588400",
-            AuditQuery(event_type="login", timestamp_from=1_652_502_000, timestamp_to=1_652_588_400),
+            AuditQuery(event_type=("login",), timestamp_from=1_652_502_000, timestamp_to=1_652_588_400),
         ),
-        ("company_id=7&event_resource_type=bug", AuditQuery(company_id=7, event_resource_type="bug")),
+        ("company_id=7&event_resource_type=bug", AuditQuery(company_id=7, event_resource_type=("bug",))),
         ("timestamp_from=5", AuditQuery(timestamp_from=5)),
         ("timestamp_from=5&timestamp_to=5", AuditQuery(timestamp_from=5, timestamp_to=5)),
         (f"per_page={MAX}", AuditQuery(per_page=MAX)),
         ("user_id=9223372036854775807", AuditQuery(user_id=2**63 - 1)),
-        ("event_type=bug.moved:v2", AuditQuery(event_type="bug.moved:v2")),
+        ("event_type=bug.moved:v2", AuditQuery(event_type=("bug.moved:v2",))),
     ],
 )
 def test_valid_queries(query: str, expected: AuditQuery) -> None:

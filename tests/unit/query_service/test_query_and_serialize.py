@@ -7,38 +7,41 @@ from datetime import UTC, datetime
 from bson import ObjectId
 from bson.int64 import Int64
 
+from authtrail.audit_event import audit_event
 from authtrail.store import INDEXES
 from query_service.params import AuditQuery
-from query_service.query import NEWEST_FIRST, mongo_filter
-from query_service.serialize import audit_event, dumps
+from query_service.query import NEWEST_FIRST, disjuncts
+from query_service.serialize import dumps
 
 
 def test_filters_combine_with_and_and_times_are_inclusive_dates() -> None:
     query = AuditQuery(
         company_id=7,
         user_id=9,
-        event_type="login",
-        event_resource_type="session",
+        event_type=("login",),
+        event_resource_type=("session",),
         timestamp_from=1_652_502_000,
         timestamp_to=1_652_588_400,
     )
-    assert mongo_filter(query) == {
-        "company_id": 7,
-        "user_id": 9,
-        "event_type": "login",
-        "event_resource_type": "session",
-        "timestamp": {
-            "$gte": datetime(2022, 5, 14, 4, 20, tzinfo=UTC),
-            "$lte": datetime(2022, 5, 15, 4, 20, tzinfo=UTC),
-        },
-    }
+    assert disjuncts(query) == [
+        {
+            "company_id": 7,
+            "user_id": 9,
+            "event_type": "login",
+            "event_resource_type": "session",
+            "timestamp": {
+                "$gte": datetime(2022, 5, 14, 4, 20, tzinfo=UTC),
+                "$lte": datetime(2022, 5, 15, 4, 20, tzinfo=UTC),
+            },
+        }
+    ]
 
 
 def test_no_filter_is_an_empty_filter_and_open_ranges_have_one_bound() -> None:
-    assert mongo_filter(AuditQuery()) == {}
-    assert mongo_filter(AuditQuery(timestamp_from=0)) == {
-        "timestamp": {"$gte": datetime(1970, 1, 1, tzinfo=UTC)}
-    }
+    assert disjuncts(AuditQuery()) == [{}]
+    assert disjuncts(AuditQuery(timestamp_from=0)) == [
+        {"timestamp": {"$gte": datetime(1970, 1, 1, tzinfo=UTC)}}
+    ]
 
 
 def test_skip_follows_page_and_per_page() -> None:

@@ -1,0 +1,203 @@
+"""``authtrail bench investigate``: cursor pages at depth next to page 1, and streaming export.
+
+N pipeline-shaped documents are bulk-loaded (as ``bench query`` does), ``authtrail serve``
+answers, and one run measures, side by side:
+
+1. **cursor depth**: for each filter, a cursor is walked ``depth`` events deep (10,000 pages of 10
+   by default); then the first cursor page, the page at that depth and — for contrast — the
+   page-number page at the same depth are requested in turn, ``repeats`` rounds, interleaved so
+   that any drift of the machine hits all three alike. The ratio of p99s (depth / first) is the
+   figure the issue targets (≤ 1.2).
+2. **export**: every event, as NDJSON and as CSV, read by a client on the same machine as fast as
+   it can: events/s, bytes, and the API process's peak RSS while it streams.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+from pymongo import MongoClient
+
+from authtrail.key_store import create_key
+from authtrail.settings import Settings
+from authtrail.waiting import http_ok, wait_for
+from scripts.bench import charts
+from scripts.bench.query import api_settings, load
+from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
+from scripts.bench.stats import per_second, percentiles_ms
+from scripts.bench.throughput import PeakRss
+from scripts.console import progress, step
+from scripts.stack.isolated_pipeline import IsolatedPipeline
+
+API_PORT = 14998
+WALK_PAGE = 1000  # events per request while walking to the depth
+
+
+def filters_to_measure() -> dict[str, dict[str, Any]]:
+    """Filters that match far more than the depth (a company holds ~N/1,000 events: too few)."""
+    return {
+        "no filter": {},
+        "event_type list": {"event_type": "login,create"},
+        "last 15 days": {"timestamp_from": int(time.time()) - 15 * 86_400},
+    }
+
+
+def run(settings: Settings, size: int, depth: int, repeats: int) -> BenchResult:
+    result = BenchResult(
+        "investigate",
+        {"size": size, "depth_events": depth, "repeats": repeats, "per_page": 10},
+    )
+    database = f"bench_investigate_{uuid.uuid4().hex[:8]}"
+    scoped = api_settings(settings, database, API_PORT)
+    with step(f"loading {size:,} documents"):
+        loaded = load(settings, database, size, users=max(50, size // 20))
+    api = IsolatedPipeline(scoped, "investigate", RESULTS_DIR / "work" / f"investigate-{result.started}")
+    api.settings = scoped
+    try:
+        process = api.start("api")
+        wait_for(lambda: http_ok(f"{scoped.api_url}/health"), 60, "authtrail serve")
+        key = create_key(scoped, None, "benchmark").secret_key
+        with httpx.Client(
+            base_url=scoped.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=120
+        ) as http:
+            result.figures["load"] = loaded
+            result.figures["cursor"] = {
+                name: _depth_vs_first(http, name, params, depth, repeats)
+                for name, params in filters_to_measure().items()
+            }
+            memory = PeakRss(process.pid)
+            result.figures["export"] = {fmt: _export(http, fmt, size) for fmt in ("ndjson", "csv")}
+            result.figures["api_peak_rss_mb"] = memory.stop()
+    finally:
+        api.close()
+        with MongoClient[dict[str, Any]](settings.mongo_uri.get_secret_value()) as cleanup:
+            cleanup.drop_database(database)
+    _report(result)
+    result.save()
+    return result
+
+
+def _depth_vs_first(
+    http: httpx.Client, name: str, params: dict[str, Any], depth: int, repeats: int
+) -> dict[str, Any]:
+    cursor, walked = None, 0
+    with progress(f"{name}: walking {depth:,} events deep", total=depth) as advance:
+        while walked < depth:
+            step_size = min(WALK_PAGE, depth - walked)
+            where = {"cursor": cursor} if cursor else {"order": "newest"}
+            query = {**params, "per_page": step_size, **where}
+            meta = _ok(http, query)["meta"]
+            if meta["next_cursor"] is None:
+                break  # fewer matches than the depth: measure at the deepest full page
+            walked += step_size
+            advance(step_size)
+            cursor = meta["next_cursor"]
+    if cursor is None:
+        raise ValueError(f"{name}: fewer than {WALK_PAGE} matching events; load more documents")
+    requests = {
+        "cursor, first page": {**params, "order": "newest", "per_page": 10},
+        f"cursor, {walked:,} deep": {**params, "cursor": cursor, "per_page": 10},
+        f"page number, {walked:,} deep": {**params, "page": walked // 10 + 1, "per_page": 10},
+    }
+    times: dict[str, list[float]] = {label: [] for label in requests}
+    errors = dict.fromkeys(requests, 0)
+    with progress(f"{name}: {repeats} rounds", total=repeats) as advance:
+        for _ in range(repeats):
+            for label, query in requests.items():
+                if label.startswith("page number") and errors[label]:
+                    continue  # over the query time limit once (a list's deep window): not again
+                started = time.perf_counter()
+                status = http.get("/audit_events", params=query).status_code
+                times[label].append(time.perf_counter() - started)
+                errors[label] += status != 200
+            advance(1)
+    figures = {
+        label: {**percentiles_ms(samples), "errors": errors[label]} for label, samples in times.items()
+    }
+    first, deep = figures["cursor, first page"], figures[f"cursor, {walked:,} deep"]
+    return {
+        "depth": walked,
+        "requests": figures,
+        "deep_over_first_p99": round(deep["p99"] / first["p99"], 2) if first["p99"] else None,
+        "deep_over_first_p50": round(deep["p50"] / first["p50"], 2) if first["p50"] else None,
+    }
+
+
+def _export(http: httpx.Client, fmt: str, size: int) -> dict[str, Any]:
+    lines, size_bytes = 0, 0
+    started = time.perf_counter()
+    with (
+        progress(f"export {fmt}", total=size) as advance,
+        http.stream("GET", "/audit_events/export", params={"format": fmt}) as response,
+    ):
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            newlines = chunk.count(b"\n")
+            lines += newlines
+            size_bytes += len(chunk)
+            advance(newlines)
+    elapsed = time.perf_counter() - started
+    events = lines - (1 if fmt == "csv" else 0)  # the CSV header line
+    return {
+        "events": events,
+        "megabytes": round(size_bytes / 1e6, 1),
+        "seconds": round(elapsed, 1),
+        "events_per_s": per_second(events, elapsed),
+    }
+
+
+def _ok(http: httpx.Client, params: dict[str, Any]) -> dict[str, Any]:
+    response = http.get("/audit_events", params=params)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _report(result: BenchResult) -> None:
+    size = result.parameters["size"]
+    rows = []
+    for name, figures in result.figures["cursor"].items():
+        for label, p in figures["requests"].items():
+            rows.append([name, label, p["p50"], p["p95"], p["p99"], p["errors"]])
+        rows.append(
+            [
+                name,
+                "deep / first (p50, p99)",
+                figures["deep_over_first_p50"],
+                "",
+                figures["deep_over_first_p99"],
+                "",
+            ]
+        )
+    print_table(
+        f"N={size:,}: cursor pages of 10, alone (ms)",
+        ["filter", "request", "p50", "p95", "p99", "errors"],
+        rows,
+    )
+    print_table(
+        f"N={size:,}: export of every event (API peak RSS {result.figures['api_peak_rss_mb']} MB)",
+        ["format", "events", "MB", "seconds", "events/s"],
+        [
+            [fmt, e["events"], e["megabytes"], e["seconds"], e["events_per_s"]]
+            for fmt, e in result.figures["export"].items()
+        ],
+    )
+    names = list(result.figures["cursor"])
+    labels = ["cursor, first page", "cursor, deep", "page number, deep"]
+    series: dict[str, list[float]] = {}
+    for index, label in enumerate(labels):
+        for stat in ("p50", "p99"):
+            series[f"{label} {stat}"] = [
+                list(result.figures["cursor"][name]["requests"].values())[index][stat] for name in names
+            ]
+    charts.grouped_bars(
+        result.path("png"),
+        f"page of 10 at depth vs first page (N={size:,})",
+        names,
+        series,
+        "milliseconds (log)",
+        log=True,
+    )
