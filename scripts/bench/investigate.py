@@ -9,11 +9,13 @@ answers, and one run measures, side by side:
    that any drift of the machine hits all three alike. The ratio of p99s (depth / first) is the
    figure the issue targets (≤ 1.2).
 2. **export**: every event, as NDJSON and as CSV, read by a client on the same machine as fast as
-   it can: events/s, bytes, and the API process's peak RSS while it streams.
+   it can: events/s, bytes, and the API process's peak RSS while it streams; then the same keyset
+   batches read straight through the API's store code (no rendering, no HTTP): the store's ceiling.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -24,6 +26,8 @@ from pymongo import MongoClient
 from authtrail.key_store import create_key
 from authtrail.settings import Settings
 from authtrail.waiting import http_ok, wait_for
+from query_service.query import NEWEST
+from query_service.store import AuditStore
 from scripts.bench import charts
 from scripts.bench.query import api_settings, load
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
@@ -71,6 +75,7 @@ def run(settings: Settings, size: int, depth: int, repeats: int) -> BenchResult:
             memory = PeakRss(process.pid)
             result.figures["export"] = {fmt: _export(http, fmt, size) for fmt in ("ndjson", "csv")}
             result.figures["api_peak_rss_mb"] = memory.stop()
+        result.figures["export"]["store walk, no API"] = asyncio.run(_store_walk(scoped, size))
     finally:
         api.close()
         with MongoClient[dict[str, Any]](settings.mongo_uri.get_secret_value()) as cleanup:
@@ -144,6 +149,32 @@ def _export(http: httpx.Client, fmt: str, size: int) -> dict[str, Any]:
     return {
         "events": events,
         "megabytes": round(size_bytes / 1e6, 1),
+        "seconds": round(elapsed, 1),
+        "events_per_s": per_second(events, elapsed),
+    }
+
+
+async def _store_walk(settings: Settings, size: int) -> dict[str, Any]:
+    """The export's reads alone: the same keyset batches through the API's store code, without
+    rendering or HTTP — the ceiling the store sets on an export."""
+    store = AuditStore(settings)
+    batch_size, after, events = settings.api_export_batch_size, None, 0
+    started = time.perf_counter()
+    try:
+        with progress("store walk, no API", total=size) as advance:
+            while True:
+                batch = await store.walk([{}], NEWEST, after, batch_size)
+                events += len(batch)
+                advance(len(batch))
+                if len(batch) < batch_size:
+                    break
+                after = NEWEST.position(batch[-1])
+    finally:
+        await store.close()
+    elapsed = time.perf_counter() - started
+    return {
+        "events": events,
+        "megabytes": 0.0,
         "seconds": round(elapsed, 1),
         "events_per_s": per_second(events, elapsed),
     }
