@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     # what a sink task consumes between two offset commits (max.poll.records is 2,000).
     sink_quarantine_window: int = Field(5000, ge=1)
 
+    # --- Sealing (authtrail seal): the per-company Merkle logs of authtrail/integrity -----------
+    sealer_group: str = "authtrail-sealer"
+    sealer_batch_size: int = Field(2000, ge=1)
+    # Each company with events sealed since its last checkpoint gets a signed one this often.
+    integrity_checkpoint_interval_s: float = Field(60.0, gt=0)
+    # The Ed25519 key that signs checkpoints (PKCS#8 PEM, mode 600; a mounted secret in a
+    # deployment). Unset: <stack_dir>/integrity/checkpoint-signing.key, which `authtrail up`
+    # creates for the local stack. The public key is the same path with `.pub`.
+    integrity_signing_key_file: Path | None = None
+
     # --- Store (MongoDB wire protocol) ---------------------------------------------------
     mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
     mongo_database: str = "authtrail"
@@ -168,6 +178,10 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.integrity_signing_key_file or self.stack_dir / "integrity" / "checkpoint-signing.key"
 
     @property
     def kafka_port(self) -> int:

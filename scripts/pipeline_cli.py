@@ -79,6 +79,22 @@ def sink_watch() -> None:
     run_sink_watch(settings, stop)
 
 
+def seal() -> None:
+    """Seal accepted events into each company's Merkle log and sign checkpoints, until SIGTERM."""
+    from connect.sealer.service import build_service as build_sealer
+
+    settings = _settings("seal", console_level=None)
+    log.info("effective settings", **settings.public_view())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    service, mongo = build_sealer(settings)
+    try:
+        service.run(stop)
+    finally:
+        mongo.close()
+
+
 def serve(
     workers: Annotated[
         int | None, typer.Option(min=1, help="uvicorn worker processes (default: settings).")

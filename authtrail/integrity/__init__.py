@@ -1,5 +1,8 @@
-"""Tamper evidence: Merkle-tree hashing, the canonical leaf of an event, signed checkpoints.
+"""Tamper evidence: Merkle-tree hashing, the canonical leaf of an event, signed checkpoints,
+and the sealer's state.
 
-Pure and I/O-free except for reading and writing key files; the sealing service, the API
-and ``authtrail verify`` build on it.
+``merkle``, ``leaf``, ``canonical_json``, ``checkpoint``, ``sealing`` and ``checkpointer`` are
+pure (apart from reading and writing key files); ``seal_store`` keeps the sealer's state in the
+store and ``signing_key`` finds or creates the key. The sealing service
+(``connect/sealer/service.py``), the API and ``authtrail verify`` build on them.
 """

@@ -15,9 +15,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from authtrail.errors import DependencyUnavailableError
+from authtrail.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def is_record(message: Message, fatal: type[Exception]) -> bool:
+    """Whether a consumed message is a record: a partition end is not, a transient consumer
+    error is logged and skipped (librdkafka retries it), a fatal one raises ``fatal``."""
+    error = message.error()
+    if error is None:
+        return True
+    if error.code() == KafkaError._PARTITION_EOF:
+        return False
+    if error.fatal():
+        raise fatal(f"fatal consumer error: {error}")
+    log.warning("consumer error", error=str(error))
+    return False
 
 
 @dataclass(frozen=True)

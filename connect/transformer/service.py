@@ -29,15 +29,16 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, Message
 
 from authtrail.backoff import Backoff
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
 from authtrail.heartbeat import Heartbeat
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
 from authtrail.kafka.offsets import BatchSpan, commit_stored
-from authtrail.kafka.records import RawMessage, raw_message
+from authtrail.kafka.records import RawMessage, is_record, raw_message
 from authtrail.logs import get_logger
+from authtrail.periodic_counts import PeriodicCounts
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter_headers
 from connect.transformer.event_transformer import EventTransformer, Forward, Outcome, RecordProcessor
@@ -66,12 +67,11 @@ class TransformerService:
         self.transformer = transformer
         self.consumer = consumer
         self.producer = producer
-        self.counts: Counter[str] = Counter()
+        self.counts = PeriodicCounts(rate_of="consumed", every_s=STATS_EVERY_S)
         self.dead_letter_reasons: Counter[str] = Counter()
         self._internal_errors_in_a_row = 0
         self._backoff = Backoff(first_s=0.5, max_s=MAX_BACKOFF_S)
         self._sleep = sleep
-        self._last_stats = time.monotonic()
 
     # --- the loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -168,16 +168,10 @@ class TransformerService:
             self.counts["dropped"] += 1
 
     def _is_event(self, message: Message) -> bool:
-        error = message.error()
-        if error is None:
-            self.counts["consumed"] += 1
-            return True
-        if error.code() == KafkaError._PARTITION_EOF:
+        if not is_record(message, TransformerError):
             return False
-        if error.fatal():
-            raise TransformerError(f"fatal consumer error: {error}")
-        log.warning("consumer error", error=str(error))
-        return False
+        self.counts["consumed"] += 1
+        return True
 
     # --- failure handling ----------------------------------------------------------------
     def _redo_later(self, span: BatchSpan, why: str) -> None:
@@ -203,17 +197,12 @@ class TransformerService:
         log.info("transformer stopped", clean=clean)
 
     def _log_stats_if_due(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_stats < STATS_EVERY_S:
+        stats = self.counts.take_if_due(force)
+        if stats is None:
             return
-        elapsed = max(now - self._last_stats, 1e-9)
-        self._last_stats = now
-        stats: dict[str, Any] = dict(self.counts)
-        stats["rate_per_s"] = round(self.counts["consumed"] / elapsed, 1)
         if self.dead_letter_reasons:
             stats["dead_letter_reasons"] = dict(self.dead_letter_reasons)
         log.info("transformer progress", **stats)
-        self.counts.clear()
         self.dead_letter_reasons.clear()
 
 

@@ -18,6 +18,7 @@ from pymongo.collection import Collection
 
 from authtrail.contract import register_contract
 from authtrail.emitter import EventEmitter
+from authtrail.integrity.signing_key import ensure_signing_key
 from authtrail.kafka.clients import admin_client, consumer_config
 from authtrail.kafka.offsets import committed, consumer_lag
 from authtrail.kafka.records import header_map, read_topic
@@ -32,6 +33,7 @@ from scripts.stack.processes import ProcessTable, Tracked
 SERVICE_COMMANDS = {
     "transformer": ["consume"],
     "sink-watch": ["sink-watch"],
+    "sealer": ["seal"],
     "api": ["serve"],
     "pass-through": ["bench", "pass-through"],
 }
@@ -46,6 +48,8 @@ class IsolatedPipeline:
                 "dlq_topic": f"t{unique}.dlq",
                 "sink_dlq_topic": f"t{unique}.sink.dlq",
                 "transformer_group": f"transformer-{unique}",
+                "sealer_group": f"sealer-{unique}",
+                "integrity_signing_key_file": workdir / "keys" / "checkpoint-signing.key",
                 "connector_name": f"sink-{unique}",
                 "mongo_database": f"db_{unique}",
                 "connector_tasks_max": 1,
@@ -69,6 +73,8 @@ class IsolatedPipeline:
     # --- services as subprocesses ----------------------------------------------------------
     def start(self, service: str = "transformer", name: str | None = None, **overrides: Any) -> Tracked:
         name = name or service
+        if service == "sealer":
+            ensure_signing_key(self.settings)  # as `authtrail up` does: once, kept
         env = {
             **os.environ,
             **self.settings.model_copy(update=overrides).to_env(),

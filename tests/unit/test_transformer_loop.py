@@ -24,37 +24,9 @@ from connect.dead_letter import Failure
 from connect.transformer.event_transformer import Forward, Outcome
 from connect.transformer.service import TransformerError, TransformerService
 from connect.transformer.transforms.chain import TransformChain
+from tests.support.kafka_messages import FakeMessage
 
 TOPIC = "raw"
-
-
-class FakeMessage:
-    def __init__(self, partition: int, offset: int) -> None:
-        self._partition, self._offset = partition, offset
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return TOPIC
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1_700_000_000_000)
-
-    def key(self) -> bytes:
-        return b"k"
-
-    def value(self) -> bytes:
-        return f"{self._partition}:{self._offset}".encode()
-
-    def headers(self) -> None:
-        return None
 
 
 class FakeConsumer:
@@ -71,7 +43,7 @@ class FakeConsumer:
         while len(batch) < num_messages and not self.exhausted:
             for p, size in enumerate(self.sizes):
                 if self.position[p] < size and len(batch) < num_messages:
-                    batch.append(FakeMessage(p, self.position[p]))
+                    batch.append(FakeMessage(TOPIC, p, self.position[p], f"{p}:{self.position[p]}".encode()))
                     self.position[p] += 1
         return batch
 

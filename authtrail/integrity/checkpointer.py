@@ -1,0 +1,103 @@
+"""Signing checkpoints as a company's log grows: each company whose tree outgrew its latest
+checkpoint gets a new one, chained to it and signed (:mod:`authtrail.integrity.checkpoint`).
+
+Only trees already written to the store are checkpointed (the sealing service calls
+:meth:`Checkpointer.run` between batches), so a checkpoint never covers a leaf a crash could
+take back.
+
+**One chain per company, even across crashes.** A checkpoint is stored under the id
+``<company_id>:<digest of its predecessor>`` (``first`` for the first), so a company can have
+only one successor to any checkpoint: if a crash struck after a checkpoint was stored but
+before the tree record named it as the latest, the next one signed would follow the same
+predecessor — its insert is refused, the chain is followed to its real end, and the next round
+signs after that. No fork, whatever the timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from authtrail.integrity.checkpoint import SignedCheckpoint, key_id, new_checkpoint, sign
+from authtrail.integrity.errors import CheckpointError
+from authtrail.integrity.merkle import CompactRange
+from authtrail.integrity.sealing import SealStore
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class Checkpointer:
+    def __init__(
+        self,
+        store: SealStore,
+        private_key: Ed25519PrivateKey,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self._private_key = private_key
+        self.key_id = key_id(private_key.public_key())
+        self._clock = clock
+        self._latest: dict[int, SignedCheckpoint | None] = {}
+        self._resolved: set[int] = set()
+
+    def reset(self, hints: Mapping[int, SignedCheckpoint | None]) -> None:
+        """Start from the latest checkpoint each tree record names (after a recovery)."""
+        self._latest = dict(hints)
+        self._resolved.clear()
+
+    def latest(self, company_id: int) -> SignedCheckpoint | None:
+        """The end of the company's chain in the store (followed once, then kept)."""
+        if company_id not in self._resolved:
+            current = self._latest.get(company_id)
+            while (
+                following := self.store.checkpoint_following(
+                    company_id, current.checkpoint.digest() if current else None
+                )
+            ) is not None:
+                current = following
+            self._latest[company_id] = current
+            self._resolved.add(company_id)
+        return self._latest[company_id]
+
+    def run(self, trees: Mapping[int, CompactRange]) -> list[SignedCheckpoint]:
+        """Sign a checkpoint for every company with leaves past its latest one; the ones stored."""
+        signed_now: list[SignedCheckpoint] = []
+        for company_id, tree in trees.items():
+            if tree.size == 0:
+                continue
+            previous = self.latest(company_id)
+            covered = previous.checkpoint.tree_size if previous else 0
+            if tree.size < covered:
+                raise CheckpointError(
+                    f"company {company_id}'s tree has {tree.size} leaves, but it was checkpointed "
+                    f"at {covered}: the sealer's state went back"
+                )
+            if tree.size == covered:
+                continue
+            made = new_checkpoint(
+                company_id,
+                tree.size,
+                tree.root(),
+                self._not_before(previous),
+                previous.checkpoint if previous else None,
+                self.key_id,
+            )
+            signed = sign(made, self._private_key)
+            if not self.store.insert_checkpoint(signed):
+                self._resolved.discard(company_id)  # someone followed it already: find the end
+                continue
+            self.store.save_latest_checkpoint(signed)
+            self._latest[company_id] = signed
+            signed_now.append(signed)
+        return signed_now
+
+    def _not_before(self, previous: SignedCheckpoint | None) -> datetime:
+        """Now — or the predecessor's time if the clock stepped back: a chain's times never
+        decrease (verifiers check it)."""
+        now = self._clock()
+        if previous is None:
+            return now
+        before = datetime.strptime(previous.checkpoint.time, _TIME_FORMAT).replace(tzinfo=UTC)
+        return max(now, before)

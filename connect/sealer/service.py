@@ -1,0 +1,238 @@
+"""``authtrail seal``: the sealing service — the sink topic in, each company's Merkle log and
+signed checkpoints out (``authtrail/integrity``).
+
+It reads the sink topic — the transformer's output, the pipeline's record of what it accepted
+— in a consumer group of its own, never the store: a document written to the store by any
+other means is never sealed, and a verifier reports it.
+
+The loop, explicit like the transformer's:
+1. consume a batch; decode each record's BSON into the API's view of the event and its leaf;
+2. seal it (:class:`authtrail.integrity.sealing.Sealer`: journal → leaves → nodes → trees);
+3. only then store the batch's offsets (committed within a second, on revoke and at shutdown);
+4. between batches, when the interval is due, sign a checkpoint for every company whose tree
+   grew (:class:`authtrail.integrity.checkpointer.Checkpointer`).
+If the store fails mid-batch, every partition of the batch is rewound, the state re-read from
+the store exactly as after a crash, and the batch redone after a back-off. A record that is
+not an event of a company (undecodable, no company) is logged with its coordinates and
+skipped: the sink cannot store it as an event either.
+
+Run exactly one sealer per store: each company's log is one sequence, and a second sealer
+would be refused at its first leaf (``SealConflictError``) and stop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, Message
+from pymongo import MongoClient
+
+from authtrail.backoff import Backoff
+from authtrail.errors import AuthtrailError, DependencyUnavailableError
+from authtrail.heartbeat import Heartbeat
+from authtrail.integrity.checkpointer import Checkpointer
+from authtrail.integrity.errors import LeafError
+from authtrail.integrity.seal_store import MongoSealStore
+from authtrail.integrity.sealing import Sealable, Sealer, decode_sealable
+from authtrail.kafka.offsets import BatchSpan, commit_stored
+from authtrail.kafka.records import RawMessage, is_record, raw_message
+from authtrail.logs import get_logger
+from authtrail.periodic_counts import PeriodicCounts
+from authtrail.settings import Settings
+
+log = get_logger(__name__)
+STATUS_EVERY_S = 10.0
+MAX_BACKOFF_S = 30.0
+
+
+class SealerError(AuthtrailError):
+    """The sealer cannot go on (a fatal Kafka error); it exits without storing the batch's offsets."""
+
+
+class SealerService:
+    def __init__(
+        self,
+        settings: Settings,
+        sealer: Sealer,
+        checkpointer: Checkpointer,
+        consumer: Consumer,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.sealer = sealer
+        self.checkpointer = checkpointer
+        self.consumer = consumer
+        self.counts = PeriodicCounts(rate_of="sealed", every_s=STATUS_EVERY_S)
+        self._backoff = Backoff(first_s=0.5, max_s=MAX_BACKOFF_S)
+        self._sleep = sleep
+        self._next_checkpoint = time.monotonic() + settings.integrity_checkpoint_interval_s
+
+    def run(self, stop: threading.Event) -> None:
+        clean = False
+        heartbeat = Heartbeat(self.settings.heartbeat_file)
+        try:
+            self._recover(stop)
+            self.consumer.subscribe([self.settings.sink_topic], on_revoke=self._on_revoke)
+            log.info(
+                "sealer started",
+                sink_topic=self.settings.sink_topic,
+                group=self.settings.sealer_group,
+                key_id=self.checkpointer.key_id,
+                checkpoint_interval_s=self.settings.integrity_checkpoint_interval_s,
+            )
+            while not stop.is_set():
+                heartbeat.beat()
+                batch = self.consumer.consume(
+                    num_messages=self.settings.sealer_batch_size,
+                    timeout=self.settings.transformer_poll_timeout_s,
+                )
+                if batch and not self.handle_batch(batch):
+                    self._recover(stop)
+                self._checkpoint_if_due()
+                self._log_status_if_due()
+            clean = True
+        finally:
+            self._shutdown(clean)
+
+    def handle_batch(self, batch: list[Message]) -> bool:
+        """Seal one ``consume()`` result; True if its offsets were stored, False if it was
+        rewound (the caller recovers the state before the next batch)."""
+        records = [raw_message(m) for m in batch if self._is_record(m)]
+        if not records:
+            return True
+        span = BatchSpan.of(records)
+        sealables = [s for s in (self._sealable(r) for r in records) if s is not None]
+        try:
+            report = self.sealer.seal(sealables)
+        except DependencyUnavailableError as exc:
+            span.rewind(self.consumer)
+            delay_s = self._backoff.failed()
+            self.counts["rewinds"] += 1
+            log.warning(
+                "batch will be redone", reason=str(exc), partitions=len(span.first), backoff_s=delay_s
+            )
+            self._sleep(delay_s)
+            return False
+        # Everything the batch changed is in the store: its records need never come again.
+        self.consumer.store_offsets(offsets=span.next_offsets())
+        self._backoff.succeeded()
+        self.counts["sealed"] += report.sealed
+        self.counts["duplicates"] += report.duplicates
+        for event_id, sealed_company, record_company in report.conflicts:
+            self.counts["conflicts"] += 1
+            log.warning(
+                "event id sealed before with other content; the first sealed version stays",
+                event_id=event_id,
+                sealed_company=sealed_company,
+                record_company=record_company,
+            )
+        return True
+
+    def _sealable(self, record: RawMessage) -> Sealable | None:
+        try:
+            return decode_sealable(record.value)
+        except LeafError as exc:
+            self.counts["unsealable"] += 1
+            log.error(
+                "record is not a company's event; not sealed",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=str(exc),
+            )
+            return None
+
+    def _is_record(self, message: Message) -> bool:
+        if not is_record(message, SealerError):
+            return False
+        self.counts["consumed"] += 1
+        return True
+
+    def _recover(self, stop: threading.Event) -> None:
+        """Read the state back from the store (at start, and after a failed batch), adopting
+        what a crash left; waits out a store outage."""
+        while True:
+            try:
+                recovery = self.sealer.recover()
+                break
+            except DependencyUnavailableError as exc:
+                delay_s = self._backoff.failed()
+                log.warning("sealer state unreadable; retrying", error=str(exc), backoff_s=delay_s)
+                if stop.wait(delay_s):
+                    raise
+        self.checkpointer.reset(recovery.checkpoints)
+        log.info(
+            "sealer state recovered",
+            companies=recovery.companies,
+            leaves_adopted=recovery.adopted,
+            leaves_dropped=recovery.dropped,
+            leaves=sum(tree.size for tree in self.sealer.trees.values()),
+        )
+
+    def _checkpoint_if_due(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_checkpoint:
+            return
+        self._next_checkpoint = now + self.settings.integrity_checkpoint_interval_s
+        try:
+            signed = self.checkpointer.run(self.sealer.trees)
+        except DependencyUnavailableError as exc:
+            log.warning("checkpoints postponed", error=str(exc))
+            return
+        if signed:
+            self.counts["checkpoints"] += len(signed)
+            log.info(
+                "checkpoints signed",
+                companies=len(signed),
+                key_id=self.checkpointer.key_id,
+                largest_tree=max(s.checkpoint.tree_size for s in signed),
+            )
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[Any]) -> None:
+        commit_stored(consumer, "revoke")
+
+    def _shutdown(self, clean: bool) -> None:
+        if clean:
+            commit_stored(self.consumer, "shutdown")
+            self._checkpoint_if_due(force=True)
+        self.consumer.close()
+        self._log_status_if_due(force=True)
+        log.info("sealer stopped", clean=clean)
+
+    def _log_status_if_due(self, force: bool = False) -> None:
+        stats = self.counts.take_if_due(force)
+        if stats is not None:
+            log.info("sealer progress", **stats, companies=len(self.sealer.trees))
+
+
+def build_service(settings: Settings) -> tuple[SealerService, MongoClient[dict[str, Any]]]:
+    """The sealer wired to the configured Kafka, store and signing key; the store client is
+    the caller's to close."""
+    from authtrail.integrity.signing_key import load_signing_key
+    from authtrail.kafka.clients import consumer_config
+
+    private_key = load_signing_key(settings)  # a missing key fails here, before anything starts
+    mongo: MongoClient[dict[str, Any]] = MongoClient(
+        settings.mongo_uri.get_secret_value(),
+        serverSelectionTimeoutMS=settings.mongo_server_selection_timeout_ms,
+    )
+    store = MongoSealStore(mongo[settings.mongo_database])
+    store.ensure_indexes()
+    consumer = Consumer(
+        consumer_config(
+            settings,
+            settings.sealer_group,
+            "authtrail-sealer",
+            **{
+                "session.timeout.ms": settings.transformer_session_timeout_ms,
+                "heartbeat.interval.ms": 1000,
+                "queued.min.messages": settings.sealer_batch_size * 2,
+                "queued.max.messages.kbytes": 16_384,
+            },
+        )
+    )
+    service = SealerService(settings, Sealer(store), Checkpointer(store, private_key), consumer)
+    return service, mongo
