@@ -35,8 +35,8 @@ from scripts.stack.control import LocalStack
 from scripts.stack.processes import ProcessTable
 
 # authtrail's own long-running services: name → `authtrail` sub-command.
-# The sealer (`authtrail seal`) is not among them yet: on the local stack its per-batch tree
-# updates stalled FerretDB once (docs/integrity.md, "Status"); it runs on demand until fixed.
+# The sealer (`authtrail seal`) is not among them yet: it seals ~880 events/s while 1,000/s are
+# ingested on two cores, so it runs on demand until it keeps up (docs/integrity.md, "Status").
 SERVICES = {"transformer": "consume", "sink-watch": "sink-watch", "api": "serve"}
 
 

@@ -72,6 +72,10 @@ def checkpoint_id(company_id: int, previous: str | None) -> str:
     return f"{company_id}:{previous or 'first'}"
 
 
+# Under the ~40 matched statements per update command that stall FerretDB 1.24 (save_trees).
+TREE_UPDATES_PER_COMMAND = 16
+
+
 class MongoSealStore:
     """:class:`authtrail.integrity.sealing.SealStore` on a MongoDB-protocol database. Every
     driver error other than a duplicate key the protocol expects is a
@@ -114,7 +118,12 @@ class MongoSealStore:
             for company_id, state in trees.items()
         ]
         try:
-            self.tree_records.bulk_write(updates, ordered=False)
+            # A few statements per command: FerretDB 1.24 keeps a PostgreSQL connection per
+            # statement that matched a document until the whole command ends, so one update
+            # command of ~40+ such statements exhausts its pool and stalls the whole store
+            # (reproduced with plain pymongo; docs/integrity.md).
+            for start in range(0, len(updates), TREE_UPDATES_PER_COMMAND):
+                self.tree_records.bulk_write(updates[start : start + TREE_UPDATES_PER_COMMAND], ordered=False)
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
 
