@@ -7,6 +7,7 @@ variables. Nothing else in the code reads ``os.environ`` for configuration.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cache
 from pathlib import Path
@@ -93,6 +94,10 @@ class Settings(BaseSettings):
     # deployment). Unset: <stack_dir>/integrity/checkpoint-signing.key, which `authtrail up`
     # creates for the local stack. The public key is the same path with `.pub`.
     integrity_signing_key_file: Path | None = None
+    # Public keys the API serves (GET /checkpoints/public-key): the signing key's own `.pub`
+    # unless set. After a rotation list the new key's and every retired one's, so checkpoints
+    # signed before stay checkable.
+    integrity_public_key_files: list[Path] = []
 
     # --- Store (MongoDB wire protocol) ---------------------------------------------------
     mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
@@ -184,6 +189,12 @@ class Settings(BaseSettings):
         return self.integrity_signing_key_file or self.stack_dir / "integrity" / "checkpoint-signing.key"
 
     @property
+    def public_key_paths(self) -> list[Path]:
+        return self.integrity_public_key_files or [
+            self.signing_key_path.with_name(self.signing_key_path.name + ".pub")
+        ]
+
+    @property
     def kafka_port(self) -> int:
         return _port_of(self.kafka_bootstrap_servers.split(",")[0], 9092)
 
@@ -206,13 +217,7 @@ class Settings(BaseSettings):
     def to_env(self) -> dict[str, str]:
         """These settings as ``AUTHTRAIL_*`` variables, secrets included: for child processes.
         Unset values are left out (the child then has them unset too, not the text "None")."""
-        return {
-            ENV_PREFIX + name.upper(): value.get_secret_value()
-            if isinstance(value, SecretStr)
-            else str(value)
-            for name, value in self
-            if value is not None
-        }
+        return {ENV_PREFIX + name.upper(): _env_text(value) for name, value in self if value is not None}
 
     @classmethod
     def env_names(cls) -> set[str]:
@@ -250,3 +255,11 @@ def load_settings(**overrides: Any) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, loaded once."""
     return load_settings()
+
+
+def _env_text(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, list):  # pydantic-settings reads a list variable as JSON
+        return json.dumps([str(item) for item in value])
+    return str(value)

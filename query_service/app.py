@@ -25,6 +25,7 @@ from authtrail.logs import configure_logging, get_logger
 from authtrail.settings import Settings, get_settings
 from query_service.access import AccessRecorder
 from query_service.auth import KeyRing
+from query_service.checkpoints import consistency, event_proof, list_checkpoints, list_leaves, public_key
 from query_service.errors import EXCEPTION_HANDLERS, error_body
 from query_service.events import get_audit_event, list_audit_events
 from query_service.export import export_audit_events
@@ -40,7 +41,11 @@ MAX_QUERY_STRING_BYTES = 4096
 
 def is_audited(path: str) -> bool:
     """Every request that reads audit data (or the store's state) yields an access record."""
-    return path in ("/audit_events", "/ready") or path.startswith("/audit_events/")
+    if path == "/checkpoints/public-key":
+        return False
+    return path in ("/audit_events", "/ready", "/checkpoints") or path.startswith(
+        ("/audit_events/", "/checkpoints/")
+    )
 
 
 async def health(request: Request) -> Response:
@@ -170,8 +175,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Before {id}: an event whose id is "export" is not reachable by id (ids like that are
             # not ones producers make).
             Route("/audit_events/export", export_audit_events, methods=["GET"]),
-            # :path — an event id may contain "/" (any text without control characters).
+            # :path — an event id may contain "/" (any text without control characters); one
+            # ending in "/proof" is reachable by id only through export and listings.
+            Route("/audit_events/{id:path}/proof", event_proof, methods=["GET"]),
             Route("/audit_events/{id:path}", get_audit_event, methods=["GET"]),
+            Route("/checkpoints", list_checkpoints, methods=["GET"]),
+            Route("/checkpoints/public-key", public_key, methods=["GET"]),
+            Route("/checkpoints/leaves", list_leaves, methods=["GET"]),
+            Route("/checkpoints/consistency", consistency, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),

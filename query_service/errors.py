@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from authtrail.logs import get_logger
 from query_service.auth import ForbiddenError, UnauthorizedError
+from query_service.checkpoints import IntegrityKeysUnavailableError, NotSealedError, SealStateError
 from query_service.events import EventNotFoundError
 from query_service.export import ExportTooLargeError
 from query_service.params import InvalidParametersError
@@ -71,6 +72,25 @@ async def event_not_found(request: Request, exc: Exception) -> Response:
     return JSONBody(error_body("not_found", "no such event"), status_code=404)
 
 
+async def not_sealed(request: Request, exc: Exception) -> Response:
+    # The sealer checkpoints each interval: worth asking again after the next one.
+    return JSONBody(error_body("not_sealed", str(exc)), status_code=404, headers={"Retry-After": "60"})
+
+
+async def seal_state_incomplete(request: Request, exc: Exception) -> Response:
+    log.error("seal state incomplete", path=request.url.path, detail=str(exc))
+    return JSONBody(error_body("seal_state_incomplete", str(exc)), status_code=500)
+
+
+async def integrity_unavailable(request: Request, exc: Exception) -> Response:
+    log.error("integrity keys unavailable", detail=str(exc))
+    return JSONBody(
+        error_body("integrity_unavailable", "the checkpoint public keys are not available"),
+        status_code=503,
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+
+
 async def export_too_large(request: Request, exc: Exception) -> Response:
     return JSONBody(error_body("export_too_large", str(exc)), status_code=400)
 
@@ -102,6 +122,9 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     RateLimitedError: rate_limited,
     EventNotFoundError: event_not_found,
     ExportTooLargeError: export_too_large,
+    NotSealedError: not_sealed,
+    SealStateError: seal_state_incomplete,
+    IntegrityKeysUnavailableError: integrity_unavailable,
     StoreUnavailableError: store_unavailable,
     HTTPException: http_error,
     Exception: unexpected,

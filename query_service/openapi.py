@@ -7,6 +7,8 @@ import html
 from collections.abc import Iterable
 from typing import Any
 
+from query_service.openapi_integrity import SCHEMAS as INTEGRITY_SCHEMAS
+from query_service.openapi_integrity import integrity_paths
 from query_service.openapi_schemas import (
     AUDIT_EVENT,
     CURSOR_PAGE,
@@ -197,6 +199,7 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            **integrity_paths(query_parameters, BEARER),
         },
         "components": {
             "securitySchemes": {
@@ -213,6 +216,7 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                 "CursorPage": CURSOR_PAGE,
                 "Status": STATUS,
                 "Error": ERROR,
+                **INTEGRITY_SCHEMAS,
             },
         },
     }

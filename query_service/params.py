@@ -240,12 +240,27 @@ def parse_export(items: Sequence[tuple[str, str]]) -> AuditQuery:
 
 def parse_event_id(event_id: str, items: Sequence[tuple[str, str]]) -> str:
     """The id of ``GET /audit_events/{id}``, which takes no query parameters."""
-    problems = [Problem(name, "unknown parameter; this endpoint takes none") for name in dict(items)]
+    check_event_id(
+        event_id, [Problem(name, "unknown parameter; this endpoint takes none") for name in dict(items)]
+    )
+    return event_id
+
+
+def check_event_id(event_id: str, problems: list[Problem]) -> None:
+    """Raise :class:`InvalidParametersError` with ``problems`` and the id's own, if any."""
     if not _ID.fullmatch(event_id):
-        problems.append(Problem("id", ID_RULE))
+        problems = [*problems, Problem("id", ID_RULE)]
     if problems:
         raise InvalidParametersError(problems)
-    return event_id
+
+
+def parse_values(
+    items: Sequence[tuple[str, str]], specs: Sequence[ParamSpec]
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Each parameter of ``specs`` given in ``items``, typed, and the problems found (an endpoint
+    adds its own rules before raising :class:`InvalidParametersError`)."""
+    values, problems, _ = _parse(items, specs)
+    return values, problems
 
 
 def _parse(

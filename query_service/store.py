@@ -59,6 +59,16 @@ class StoreUnavailableError(AuthtrailError):
 
 
 @dataclass(frozen=True)
+class Find:
+    """One query on a collection of the audit database (the sealer's, for proofs)."""
+
+    collection: str
+    conditions: dict[str, Any]
+    sort: list[tuple[str, int]] | None = None
+    limit: int = 0
+
+
+@dataclass(frozen=True)
 class Page:
     documents: list[dict[str, Any]]
     total: int
@@ -135,6 +145,19 @@ class AuditStore:
         async with self._admitted():
             (found,) = await self._gather(self._find(conditions, None, 1))
         return found[0] if found else None
+
+    async def read(self, *finds: Find) -> list[list[dict[str, Any]]]:
+        """Several queries at once, in one admission slot (a proof's nodes, …)."""
+        database = self.client[self.settings.mongo_database]
+
+        async def run(find: Find) -> list[dict[str, Any]]:
+            cursor = database[find.collection].find(
+                find.conditions, sort=find.sort, limit=find.limit, max_time_ms=self.max_time_ms
+            )
+            return await cursor.to_list()
+
+        async with self._admitted():
+            return await self._gather(*(run(find) for find in finds))
 
     async def ping(self) -> None:
         try:

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from authtrail.errors import AuthtrailError
-from scripts import dlq, emit, export, keys, pipeline_cli, poke, specs, system
+from scripts import dlq, emit, export, keys, pipeline_cli, poke, specs, system, verify
 from scripts.bench import cli as bench_cli
 from scripts.console import console
 from scripts.stack import cli as stack_cli
@@ -43,6 +43,7 @@ app.command("alive")(pipeline_cli.alive)
 app.command("emit-sample")(emit.emit_sample)
 app.command("emit-load")(emit.emit_load)
 app.command("export")(export.export)
+app.command("verify")(verify.verify)
 app.command(
     "specs",
     help="Run the test suite (ruff, mypy, pytest); extra arguments go to pytest.",

@@ -1,4 +1,5 @@
-"""``authtrail keys create | list | revoke``: API keys for the query API.
+"""``authtrail keys create | list | revoke``: API keys for the query API; ``keys checkpoint-key``:
+the public key checkpoints are signed with (docs/integrity.md), or a new signing key.
 
 A key is printed once, at creation; the store keeps only its SHA-256. Revocation takes
 effect on the next request in every API process (they read the key on every request).
@@ -13,6 +14,8 @@ import typer
 from rich.table import Table
 
 from authtrail.errors import AuthtrailError
+from authtrail.integrity.checkpoint import generate_key_pair, key_id, load_public_key, public_key_pem
+from authtrail.integrity.signing_key import public_key_path
 from authtrail.key_store import create_key, ensure_operator_key, open_keys, revoke_key
 from authtrail.logs import configure_logging, get_logger
 from authtrail.settings import get_settings
@@ -85,3 +88,26 @@ def ensure_operator(
     configure_logging(settings, "keys", console_level="WARNING")
     created = ensure_operator_key(settings, file, name)
     console.print(f"{'created' if created else 'kept'} the operator key in {file}")
+
+
+@app.command("checkpoint-key")
+def checkpoint_key(
+    create: Annotated[
+        Path | None,
+        typer.Option(
+            help="Create a new signing key here (PKCS#8 PEM, mode 600; the public key beside it, .pub)."
+        ),
+    ] = None,
+) -> None:
+    """The key checkpoints are signed with: its id and public key (what companies pin)."""
+    settings = get_settings()
+    configure_logging(settings, "keys", console_level="WARNING")
+    if create is not None:
+        console.print(
+            f"created checkpoint signing key {generate_key_pair(create, public_key_path(create))}: {create}"
+        )
+        return
+    for path in settings.public_key_paths:
+        key = load_public_key(path)
+        console.print(f"key id {key_id(key)}  (Ed25519)  {path}")
+        print(public_key_pem(key).decode(), end="")

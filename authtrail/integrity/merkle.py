@@ -111,6 +111,35 @@ def consistency_proof_from(nodes: PerfectNodes, old_size: int, new_size: int) ->
     return proof
 
 
+def inclusion_nodes(index: int, tree_size: int) -> list[tuple[int, int]]:
+    """The perfect nodes ``(level, index)`` :func:`inclusion_proof_from` reads for this proof, so
+    a store can fetch them all at once (the proof's shape depends on the sizes, not the hashes)."""
+    recorder = _NodeRecorder()
+    inclusion_proof_from(recorder, index, tree_size)
+    return recorder.wanted
+
+
+def consistency_nodes(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """The perfect nodes :func:`consistency_proof_from` reads for this proof."""
+    recorder = _NodeRecorder()
+    consistency_proof_from(recorder, old_size, new_size)
+    return recorder.wanted
+
+
+class FetchedNodes:
+    """Perfect nodes fetched beforehand (see :func:`inclusion_nodes`); a missing one is a
+    :class:`LookupError`."""
+
+    def __init__(self, hashes: Mapping[tuple[int, int], bytes]) -> None:
+        self.hashes = hashes
+
+    def node_hash(self, level: int, index: int) -> bytes:
+        try:
+            return self.hashes[(level, index)]
+        except KeyError:
+            raise LookupError(f"node ({level}, {index}) was not fetched") from None
+
+
 def verify_inclusion(
     leaf_hash: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
@@ -277,6 +306,15 @@ class CompactRange:
 
     def __repr__(self) -> str:
         return f"CompactRange(size={self._size}, root={self.root().hex()})"
+
+
+class _NodeRecorder:
+    def __init__(self) -> None:
+        self.wanted: list[tuple[int, int]] = []
+
+    def node_hash(self, level: int, index: int) -> bytes:
+        self.wanted.append((level, index))
+        return bytes(HASH_SIZE)
 
 
 class _LeafHashes:

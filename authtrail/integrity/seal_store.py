@@ -2,22 +2,31 @@
 stay insert-only and untouched.
 
 =========================  ===============================================================
-``integrity_leaves``       ``{_id: event id, company_id, index, leaf_hash}`` — unique
-                           ``(company_id, index)``: an id is sealed once, a position holds one
+``integrity_leaves``       ``{_id: event id, company_id, index, position, leaf_hash}`` —
+                           unique ``(company_id, index)``: an id is sealed once, a position
+                           holds one; ``position`` (:func:`position_key`) orders a company's
+                           leaves in one indexed string field
 ``integrity_nodes``        ``{_id: "<company>:<level>:<index>", company_id, level, index,
-                           hash}`` — perfect subtrees of level ≥ 1 (level 0 is the leaves)
+                           hash}`` — perfect subtrees of level ≥ 4 (lower ones are folded
+                           from their leaves when read)
 ``integrity_trees``        ``{_id: company_id, company_id, size, hashes, checkpoint}`` — the
                            compact range, and the checkpoint last recorded as the latest
 ``integrity_checkpoints``  ``{_id: "<company>:<previous digest | first>", company_id,
-                           tree_size, root_hash, time, previous, key_id, signature}`` — unique
-                           ``(company_id, tree_size)``
+                           tree_size, root_hash, time, previous, key_id, signature,
+                           position}`` — unique ``(company_id, tree_size)``
 ``integrity_sealer``       ``{_id: "journal", companies}`` — the companies of the batch in
                            flight (:mod:`authtrail.integrity.sealing`)
 =========================  ===============================================================
 
-Hashes are lowercase hex, as the API will serve them. Lookups the API needs — an event's leaf
-(by ``_id``), a node (by ``_id``), a leaf at a position (by the unique index), a checkpoint by
-size — are all single-document reads: :class:`StoredNodes` feeds proofs straight from them.
+Hashes are lowercase hex, as the API serves them. Lookups the API needs — an event's leaf
+(by ``_id``), a node (by ``_id``), a leaf at a position and a company's leaves or checkpoints
+in order (by ``position``) — are single-document reads or one index range.
+
+**Why a ``position`` string next to ``(company_id, index)``.** The unique index is the
+guarantee; ``position`` — ``"<company_id>:<index, 15 digits>"``, so text order is index order
+within a company — is what reads use: one field, a plain non-unique index, which the local
+FerretDB's exact pushdown serves (it serves no unique index, and an index on the pair would
+leave its per-field type guard scanning). MongoDB serves both either way.
 """
 
 from __future__ import annotations
@@ -33,7 +42,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from authtrail.errors import DependencyUnavailableError
 from authtrail.integrity.checkpoint import SignedCheckpoint
 from authtrail.integrity.merkle import CompactRangeState, NodeHash
-from authtrail.integrity.sealing import StoredLeaf, TreeRecord
+from authtrail.integrity.merkle import root as merkle_root
+from authtrail.integrity.sealing import STORED_NODE_LEVEL, StoredLeaf, TreeRecord
 from authtrail.logs import get_logger
 
 log = get_logger(__name__)
@@ -42,12 +52,17 @@ NODES = "integrity_nodes"
 TREES = "integrity_trees"
 CHECKPOINTS = "integrity_checkpoints"
 SEALER = "integrity_sealer"
+POSITION_DIGITS = 15  # tree sizes below 10^15
 DUPLICATE_KEY = 11000
 ORDERED_CHUNK = 100  # FerretDB's default --batch-size (see insert_leaves)
 INDEXES = {
-    LEAVES: [IndexModel([("company_id", ASCENDING), ("index", ASCENDING)], name="position", unique=True)],
+    LEAVES: [
+        IndexModel([("company_id", ASCENDING), ("index", ASCENDING)], name="position", unique=True),
+        IndexModel([("position", ASCENDING)], name="position_order"),
+    ],
     CHECKPOINTS: [
-        IndexModel([("company_id", ASCENDING), ("tree_size", ASCENDING)], name="company_size", unique=True)
+        IndexModel([("company_id", ASCENDING), ("tree_size", ASCENDING)], name="company_size", unique=True),
+        IndexModel([("position", ASCENDING)], name="position_order"),
     ],
 }
 Document = dict[str, Any]
@@ -70,6 +85,21 @@ def node_id(company_id: int, level: int, index: int) -> str:
 
 def checkpoint_id(company_id: int, previous: str | None) -> str:
     return f"{company_id}:{previous or 'first'}"
+
+
+def position_key(company_id: int, index: int) -> str:
+    """``"<company_id>:<index>"``, the index zero-padded: text order is index order within a company."""
+    return f"{company_id}:{index:0{POSITION_DIGITS}d}"
+
+
+def positions_between(company_id: int, start: int, stop: int | None = None) -> dict[str, str]:
+    """A filter on ``position``: the company's indexes in ``[start, stop)`` (``stop`` None: all)."""
+    upper = (
+        {"$lt": position_key(company_id, stop)}
+        if stop is not None
+        else {"$lte": position_key(company_id, 10**POSITION_DIGITS - 1)}
+    )
+    return {"$gte": position_key(company_id, start), **upper}
 
 
 # Under the ~40 matched statements per update command that stall FerretDB 1.24 (save_trees).
@@ -171,15 +201,15 @@ class MongoSealStore:
 
     def leaf_at(self, company_id: int, index: int) -> StoredLeaf | None:
         try:
-            doc = self.leaves.find_one({"company_id": company_id, "index": index})
+            doc = self.leaves.find_one({"position": position_key(company_id, index)})
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
         return _leaf(doc) if doc else None
 
     def leaves_from(self, company_id: int, index: int) -> list[StoredLeaf]:
         try:
-            found = self.leaves.find({"company_id": company_id, "index": {"$gte": index}}).sort(
-                "index", ASCENDING
+            found = self.leaves.find({"position": positions_between(company_id, index)}).sort(
+                "position", ASCENDING
             )
             return [_leaf(doc) for doc in found]
         except PyMongoError as exc:
@@ -187,7 +217,7 @@ class MongoSealStore:
 
     def delete_leaves_from(self, company_id: int, index: int) -> None:
         try:
-            self.leaves.delete_many({"company_id": company_id, "index": {"$gte": index}})
+            self.leaves.delete_many({"position": positions_between(company_id, index)})
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
 
@@ -214,10 +244,23 @@ class MongoSealStore:
             raise _unavailable(exc) from exc
 
     def node_hash(self, company_id: int, level: int, index: int) -> bytes | None:
+        """A perfect subtree's hash: a leaf, a stored node, or one folded from its leaves (below
+        ``STORED_NODE_LEVEL``); None if the store lacks it."""
+        if level == 0:
+            leaf = self.leaf_at(company_id, index)
+            return leaf.leaf_hash if leaf else None
+        if level < STORED_NODE_LEVEL:
+            start, stop = index << level, (index + 1) << level
+            try:
+                found = list(
+                    self.leaves.find({"position": positions_between(company_id, start, stop)}).sort(
+                        "position", ASCENDING
+                    )
+                )
+            except PyMongoError as exc:
+                raise _unavailable(exc) from exc
+            return fold_leaves(found, stop - start)
         try:
-            if level == 0:
-                leaf = self.leaf_at(company_id, index)
-                return leaf.leaf_hash if leaf else None
             doc = self.nodes.find_one({"_id": node_id(company_id, level, index)})
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
@@ -235,7 +278,11 @@ class MongoSealStore:
         made = signed.checkpoint
         try:
             self.checkpoints.insert_one(
-                {"_id": checkpoint_id(made.company_id, made.previous), **signed.to_dict()}
+                {
+                    "_id": checkpoint_id(made.company_id, made.previous),
+                    **signed.to_dict(),
+                    "position": position_key(made.company_id, made.tree_size),
+                }
             )
         except DuplicateKeyError:
             return False
@@ -267,8 +314,17 @@ class StoredNodes:
         return digest
 
 
+def fold_leaves(leaves: Sequence[Mapping[str, Any]], count: int) -> bytes | None:
+    """The root of a perfect subtree from its leaf documents in order (None if any is missing)."""
+    if len(leaves) != count:
+        return None
+    return merkle_root([bytes.fromhex(leaf["leaf_hash"]) for leaf in leaves])
+
+
 def signed_checkpoint(doc: Mapping[str, Any]) -> SignedCheckpoint:
-    return SignedCheckpoint.from_dict({name: value for name, value in doc.items() if name != "_id"})
+    return SignedCheckpoint.from_dict(
+        {name: value for name, value in doc.items() if name not in ("_id", "position")}
+    )
 
 
 def _leaf_document(leaf: StoredLeaf) -> Document:
@@ -276,6 +332,7 @@ def _leaf_document(leaf: StoredLeaf) -> Document:
         "_id": leaf.event_id,
         "company_id": leaf.company_id,
         "index": leaf.index,
+        "position": position_key(leaf.company_id, leaf.index),
         "leaf_hash": leaf.leaf_hash.hex(),
     }
 

@@ -10,8 +10,10 @@ the order of writes alone. For each batch:
    id: the first sealed version wins), the unique ``(company_id, index)`` refuses a position
    someone else took. An ordered insert stops at its first refusal, so what was written is
    always a prefix of what was asked, and a company's leaves never have a gap;
-3. **nodes** — the perfect subtrees the new leaves completed (for proofs; deterministic, so
-   writing one twice is harmless);
+3. **nodes** — the perfect subtrees of level ``STORED_NODE_LEVEL`` (4) or more that the new
+   leaves completed (for proofs; deterministic, so writing one twice is harmless). A lower
+   subtree covers at most 8 leaves and is recomputed from them when a proof needs it: storing
+   every level would write about one node per event, as many documents as the leaves;
 4. **trees** — each touched company's compact range (size and frontier hashes);
 5. then, and only then, the caller stores the batch's Kafka offsets.
 
@@ -39,6 +41,10 @@ from authtrail.integrity.checkpoint import SignedCheckpoint
 from authtrail.integrity.errors import IntegrityError, LeafError
 from authtrail.integrity.leaf import leaf_hash
 from authtrail.integrity.merkle import CompactRange, CompactRangeState, NodeHash
+
+# Perfect subtrees of this level or more are stored; lower ones (at most 2^(level-1) leaves) are
+# folded from their leaves when a proof reads them (seal_store.py, query_service/seal_reads.py).
+STORED_NODE_LEVEL = 4
 
 
 class SealConflictError(IntegrityError):
@@ -107,6 +113,11 @@ class SealStore(Protocol):
     def save_latest_checkpoint(self, signed: SignedCheckpoint) -> None: ...
 
 
+def stored(node: NodeHash) -> bool:
+    """Whether the sealer stores this perfect subtree (see ``STORED_NODE_LEVEL``)."""
+    return node.level >= STORED_NODE_LEVEL
+
+
 def sealable(document: Mapping[str, Any]) -> Sealable:
     """The sealable form of a stored document (the API's view of it, hashed as a leaf)."""
     event = audit_event(dict(document))
@@ -166,7 +177,7 @@ class Sealer:
             for leaf in leaves:
                 if leaf.index != tree.size:
                     break
-                nodes += [(company, node) for node in tree.append(leaf.leaf_hash) if node.level > 0]
+                nodes += [(company, node) for node in tree.append(leaf.leaf_hash) if stored(node)]
             adopted += tree.size - size_before
             stale = [leaf for leaf in leaves if leaf.index >= tree.size]
             if stale:
@@ -206,7 +217,7 @@ class Sealer:
             written = self.store.insert_leaves(leaves)
             for leaf in leaves[:written]:
                 tree = self.trees.setdefault(leaf.company_id, CompactRange())
-                nodes += [(leaf.company_id, n) for n in tree.append(leaf.leaf_hash) if n.level > 0]
+                nodes += [(leaf.company_id, n) for n in tree.append(leaf.leaf_hash) if stored(n)]
                 touched.add(leaf.company_id)
             report.sealed += written
             if written == len(leaves):

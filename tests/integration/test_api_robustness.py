@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from pymongo import MongoClient
 from schemathesis import GenerationMode
 
+from authtrail.integrity.signing_key import ensure_signing_key
 from authtrail.settings import Settings
 from authtrail.waiting import http_ok, wait_for
 from connect.transformer.stored_documents import stored_documents
@@ -37,6 +38,7 @@ def live_api(stack: LocalStack, settings: Settings, tmp_path_factory) -> Iterato
         client[api.settings.mongo_database][api.settings.mongo_collection].insert_many(
             [RawBSONDocument(value) for value in stored_documents(settings, 500, users=40, spread_s=3600)]
         )
+    ensure_signing_key(api.settings)  # as `authtrail up` does: the API serves its public key
     api.start("api")
     wait_for(lambda: http_ok(f"{api.settings.api_url}/health"), 30, "authtrail serve")
     yield api
@@ -69,6 +71,11 @@ def test_generated_requests_get_documented_answers_and_never_a_5xx(
         "/audit_events",
         "/audit_events/export",
         "/audit_events/{id}",
+        "/audit_events/{id}/proof",
+        "/checkpoints",
+        "/checkpoints/public-key",
+        "/checkpoints/leaves",
+        "/checkpoints/consistency",
         "/health",
         "/ready",
     }
@@ -110,8 +117,15 @@ def follow_cross_parameter_rules(case):
     """Rules OpenAPI cannot express (they are in the descriptions): timestamp_to needs a
     timestamp_from not after it; page × per_page ≤ the result window; page does not mix with
     cursor pagination, and order=ingested filters by company only; at most MAX_COMBINATIONS
-    event_type × event_resource_type pairs. Cursors and resume ids cannot be made up: a valid one
-    comes from an earlier answer, so generated ones are dropped."""
+    event_type × event_resource_type pairs; an operator key names the company of a log, and a
+    consistency proof runs from a smaller size to a larger one. Cursors and resume ids cannot be
+    made up: a valid one comes from an earlier answer, so generated ones are dropped."""
+    if case.operation.path.startswith("/checkpoints/") or case.operation.path == "/checkpoints":
+        if case.operation.path != "/checkpoints/public-key":
+            case.query = {"company_id": 1, **(case.query or {})}
+        if case.operation.path == "/checkpoints/consistency":
+            sizes = sorted([case.query.get("from", 1), case.query.get("to", 1)])
+            case.query.update({"from": sizes[0], "to": sizes[1]})
     query = case.query
     if isinstance(query, dict) and query:
         for made_up in ("cursor", "after", "after_id"):

@@ -27,6 +27,7 @@ from authtrail.integrity.checkpoint import SignedCheckpoint, check_follows, load
 from authtrail.integrity.leaf import leaf_hash
 from authtrail.integrity.merkle import CompactRange, inclusion_proof_from, root, verify_inclusion
 from authtrail.integrity.seal_store import LEAVES, NODES, MongoSealStore, StoredNodes
+from authtrail.integrity.sealing import STORED_NODE_LEVEL
 from authtrail.integrity.signing_key import public_key_path
 from authtrail.kafka.clients import admin_client, observer
 from authtrail.kafka.offsets import consumer_lag
@@ -139,7 +140,9 @@ class StoredNodeDocuments:
         self.nodes = nodes
 
     def node_hash(self, level: int, index: int) -> bytes:
-        return self.leaf_hashes[index] if level == 0 else self.nodes[(level, index)]
+        if level < STORED_NODE_LEVEL:  # folded from its leaves, like the store's readers
+            return root(self.leaf_hashes[index << level : (index + 1) << level])
+        return self.nodes[(level, index)]
 
 
 def wait_checkpointed(pipe: IsolatedPipeline, timeout_s: float = 30) -> None:

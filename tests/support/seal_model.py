@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from authtrail.integrity.checkpoint import SignedCheckpoint
-from authtrail.integrity.merkle import CompactRangeState, NodeHash
+from authtrail.integrity.merkle import CompactRangeState, NodeHash, root
 from authtrail.integrity.seal_store import checkpoint_id
-from authtrail.integrity.sealing import StoredLeaf, TreeRecord
+from authtrail.integrity.sealing import STORED_NODE_LEVEL, StoredLeaf, TreeRecord
 
 
 class CrashError(Exception):
@@ -123,11 +123,12 @@ class _ModelNodes:
         self.company_id = company_id
 
     def node_hash(self, level: int, index: int) -> bytes:
-        if level == 0:
-            [leaf] = [
-                leaf
+        if level < STORED_NODE_LEVEL:  # folded from its leaves, as the store's readers do
+            span = range(index << level, (index + 1) << level)
+            by_index = {
+                leaf.index: leaf.leaf_hash
                 for leaf in self.model.leaves.values()
-                if (leaf.company_id, leaf.index) == (self.company_id, index)
-            ]
-            return leaf.leaf_hash
+                if leaf.company_id == self.company_id
+            }
+            return root([by_index[position] for position in span])
         return self.model.nodes[(self.company_id, level, index)]

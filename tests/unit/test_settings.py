@@ -31,6 +31,8 @@ def a_value_from_the_environment(field: FieldInfo) -> tuple[str, Any]:
         return f"from-the-environment-{default}", f"from-the-environment-{default}"
     if kind is Path:
         return f"/from/the/environment/{default}", Path(f"/from/the/environment/{default}")
+    if kind == list[Path]:
+        return '["/from/the/environment/a.pub"]', [Path("/from/the/environment/a.pub")]
     raise AssertionError(f"no sample for {field.annotation}: add one")
 
 

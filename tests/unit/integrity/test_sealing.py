@@ -27,6 +27,7 @@ from authtrail.integrity.merkle import (
     verify_inclusion,
 )
 from authtrail.integrity.sealing import (
+    STORED_NODE_LEVEL,
     Sealable,
     SealConflictError,
     Sealer,
@@ -88,7 +89,7 @@ def assert_sealed_once(model: SealModel, stream: list[Sealable]) -> None:
             nodes += expected.append(digest)
         assert model.tree_states[company] == expected.to_state()
         stored = {(level, index): h for (c, level, index), h in model.nodes.items() if c == company}
-        assert stored == {(n.level, n.index): n.digest for n in nodes if n.level > 0}
+        assert stored == {(n.level, n.index): n.digest for n in nodes if n.level >= STORED_NODE_LEVEL}
         tree_root = root(hashes)
         for index, digest in enumerate(hashes):
             proof = inclusion_proof_from(model.node_source(company), index, len(hashes))
