@@ -61,9 +61,14 @@ class Checkpointer:
             self._resolved.add(company_id)
         return self._latest[company_id]
 
+    def latest_known(self) -> dict[int, SignedCheckpoint]:
+        """The latest checkpoint of each company this checkpointer has followed or signed."""
+        return {company: signed for company, signed in self._latest.items() if signed is not None}
+
     def run(self, trees: Mapping[int, CompactRange]) -> list[SignedCheckpoint]:
-        """Sign a checkpoint for every company with leaves past its latest one; the ones stored."""
-        signed_now: list[SignedCheckpoint] = []
+        """Sign a checkpoint for every company with leaves past its latest one, store them all
+        at once; the ones stored."""
+        made_now: list[SignedCheckpoint] = []
         for company_id, tree in trees.items():
             if tree.size == 0:
                 continue
@@ -84,13 +89,15 @@ class Checkpointer:
                 previous.checkpoint if previous else None,
                 self.key_id,
             )
-            signed = sign(made, self._private_key)
-            if not self.store.insert_checkpoint(signed):
+            made_now.append(sign(made, self._private_key))
+        signed_now = []
+        for signed, stored in zip(made_now, self.store.insert_checkpoints(made_now), strict=True):
+            company_id = signed.checkpoint.company_id
+            if stored:
+                self._latest[company_id] = signed
+                signed_now.append(signed)
+            else:
                 self._resolved.discard(company_id)  # someone followed it already: find the end
-                continue
-            self.store.save_latest_checkpoint(signed)
-            self._latest[company_id] = signed
-            signed_now.append(signed)
         return signed_now
 
     def _not_before(self, previous: SignedCheckpoint | None) -> datetime:

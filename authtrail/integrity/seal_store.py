@@ -37,7 +37,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from authtrail.errors import DependencyUnavailableError
 from authtrail.integrity.checkpoint import SignedCheckpoint
@@ -138,11 +138,20 @@ class MongoSealStore:
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
 
-    def save_trees(self, trees: Mapping[int, CompactRangeState]) -> None:
+    def save_trees(
+        self, trees: Mapping[int, CompactRangeState], latest: Mapping[int, SignedCheckpoint]
+    ) -> None:
         updates = [
             UpdateOne(
                 {"_id": company_id},
-                {"$set": {"company_id": company_id, "size": state["size"], "hashes": state["hashes"]}},
+                {
+                    "$set": {
+                        "company_id": company_id,
+                        "size": state["size"],
+                        "hashes": state["hashes"],
+                        **({"checkpoint": latest[company_id].to_dict()} if company_id in latest else {}),
+                    }
+                },
                 upsert=True,
             )
             for company_id, state in trees.items()
@@ -274,29 +283,27 @@ class MongoSealStore:
             raise _unavailable(exc) from exc
         return signed_checkpoint(doc) if doc else None
 
-    def insert_checkpoint(self, signed: SignedCheckpoint) -> bool:
-        made = signed.checkpoint
-        try:
-            self.checkpoints.insert_one(
-                {
-                    "_id": checkpoint_id(made.company_id, made.previous),
-                    **signed.to_dict(),
-                    "position": position_key(made.company_id, made.tree_size),
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        except PyMongoError as exc:
-            raise _unavailable(exc) from exc
-        return True
-
-    def save_latest_checkpoint(self, signed: SignedCheckpoint) -> None:
-        try:
-            self.tree_records.update_one(
-                {"_id": signed.checkpoint.company_id}, {"$set": {"checkpoint": signed.to_dict()}}
-            )
-        except PyMongoError as exc:
-            raise _unavailable(exc) from exc
+    def insert_checkpoints(self, signed: Sequence[SignedCheckpoint]) -> list[bool]:
+        stored = [True] * len(signed)
+        documents = [
+            {
+                "_id": checkpoint_id(one.checkpoint.company_id, one.checkpoint.previous),
+                **one.to_dict(),
+                "position": position_key(one.checkpoint.company_id, one.checkpoint.tree_size),
+            }
+            for one in signed
+        ]
+        for start in range(0, len(documents), ORDERED_CHUNK):
+            try:
+                self.checkpoints.insert_many(documents[start : start + ORDERED_CHUNK], ordered=False)
+            except BulkWriteError as exc:
+                for error in exc.details.get("writeErrors", []):
+                    if error.get("code") != DUPLICATE_KEY:
+                        raise _unavailable(exc) from exc
+                    stored[start + int(error["index"])] = False  # its predecessor has a successor
+            except PyMongoError as exc:
+                raise _unavailable(exc) from exc
+        return stored
 
 
 class StoredNodes:

@@ -4,7 +4,8 @@ The sealer's state lives in the store (:mod:`authtrail.integrity.seal_store`), i
 of its own; the store has no multi-document transactions (FerretDB 1.x), so safety comes from
 the order of writes alone. For each batch:
 
-1. **journal** — the companies the batch touches (one document, replaced);
+1. **journal** — every company whose tree grew since the trees were last saved (one document,
+   rewritten only when a batch adds a company to it);
 2. **leaves** — ``{_id: event id, company_id, index, leaf_hash}``, inserted *in order*: the
    unique ``_id`` refuses an event sealed before (a redelivery, or a second record reusing an
    id: the first sealed version wins), the unique ``(company_id, index)`` refuses a position
@@ -14,8 +15,13 @@ the order of writes alone. For each batch:
    leaves completed (for proofs; deterministic, so writing one twice is harmless). A lower
    subtree covers at most 8 leaves and is recomputed from them when a proof needs it: storing
    every level would write about one node per event, as many documents as the leaves;
-4. **trees** — each touched company's compact range (size and frontier hashes);
-5. then, and only then, the caller stores the batch's Kafka offsets.
+4. then, and only then, the caller stores the batch's Kafka offsets.
+
+**Trees** — each grown company's compact range (size and frontier hashes) — are saved by
+:meth:`Sealer.save`, every few seconds and before each checkpoint round, not per batch: a batch
+spread over a thousand companies would otherwise update a thousand documents (measured: the
+service sealed at 780-1,670/s that way, against ~20,000/s with the same writes over 20
+companies). After they are saved, the journal is emptied.
 
 A crash anywhere leaves leaves past a stored tree size only in journaled companies;
 :meth:`Sealer.recover` adopts them in index order (re-deriving their nodes), so nothing written
@@ -102,15 +108,19 @@ class SealStore(Protocol):
         """(company_id, node) pairs; a node already stored is left as it is."""
         ...
 
-    def save_trees(self, trees: Mapping[int, CompactRangeState]) -> None: ...
+    def save_trees(
+        self, trees: Mapping[int, CompactRangeState], latest: Mapping[int, SignedCheckpoint]
+    ) -> None:
+        """Each company's compact range, and with it its latest known checkpoint if given (a
+        hint: recovery follows the chain from it)."""
+        ...
 
     def checkpoint_following(self, company_id: int, previous: str | None) -> SignedCheckpoint | None: ...
 
-    def insert_checkpoint(self, signed: SignedCheckpoint) -> bool:
-        """False if the company already has a checkpoint following the same predecessor."""
+    def insert_checkpoints(self, signed: Sequence[SignedCheckpoint]) -> list[bool]:
+        """For each, whether it was stored: False if its company already has a checkpoint
+        following the same predecessor."""
         ...
-
-    def save_latest_checkpoint(self, signed: SignedCheckpoint) -> None: ...
 
 
 def stored(node: NodeHash) -> bool:
@@ -162,14 +172,18 @@ class Sealer:
     def __init__(self, store: SealStore) -> None:
         self.store = store
         self.trees: dict[int, CompactRange] = {}
+        self.unsaved: set[int] = set()  # companies whose tree grew since it was last saved
+        self.journaled: set[int] = set()  # what the stored journal names
 
     def recover(self) -> Recovery:
         """Load every tree; adopt the leaves a crash left past a journaled company's size."""
         records = self.store.trees()
         self.trees = {company: CompactRange.from_state(r.state) for company, r in records.items()}
+        self.unsaved.clear()
+        self.journaled = set(self.store.journal())
         adopted = dropped = 0
         recovered: dict[int, CompactRangeState] = {}
-        for company in self.store.journal():
+        for company in sorted(self.journaled):
             tree = self.trees.setdefault(company, CompactRange())
             leaves = self.store.leaves_from(company, tree.size)
             nodes: list[tuple[int, NodeHash]] = []
@@ -188,7 +202,7 @@ class Sealer:
                 self.store.insert_nodes(nodes)
                 recovered[company] = tree.to_state()
         if recovered:
-            self.store.save_trees(recovered)
+            self.store.save_trees(recovered, {})
         return Recovery(
             len(self.trees), adopted, dropped, {company: r.checkpoint for company, r in records.items()}
         )
@@ -209,7 +223,10 @@ class Sealer:
                 pending.append(item)
         if not pending:
             return report
-        self.store.write_journal(sorted({item.company_id for item in pending}))
+        companies = {item.company_id for item in pending}
+        if not companies <= self.journaled:
+            self.journaled |= companies
+            self.store.write_journal(sorted(self.journaled))
         nodes: list[tuple[int, NodeHash]] = []
         touched: set[int] = set()
         while pending:
@@ -240,9 +257,25 @@ class Sealer:
             pending = pending[skipped:]
         if nodes:
             self.store.insert_nodes(nodes)
-        if touched:
-            self.store.save_trees({company: self.trees[company].to_state() for company in touched})
+        self.unsaved |= touched
         return report
+
+    def save(self, latest: Mapping[int, SignedCheckpoint] | None = None) -> int:
+        """Save every tree that grew since the last save (with its company's latest checkpoint
+        from ``latest``, if there), then empty the journal; returns how many were saved. On an
+        exception, :meth:`recover` before anything else."""
+        saved = len(self.unsaved)
+        if self.unsaved:
+            hints = latest or {}
+            self.store.save_trees(
+                {company: self.trees[company].to_state() for company in self.unsaved},
+                {company: hints[company] for company in self.unsaved if company in hints},
+            )
+            self.unsaved.clear()
+        if self.journaled:
+            self.store.write_journal([])
+            self.journaled.clear()
+        return saved
 
     def _positions(self, pending: Sequence[Sealable]) -> list[StoredLeaf]:
         next_index: dict[int, int] = {}

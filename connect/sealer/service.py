@@ -45,6 +45,9 @@ from authtrail.settings import Settings
 
 log = get_logger(__name__)
 STATUS_EVERY_S = 10.0
+# Trees are saved this often (and before each checkpoint round), not per batch (sealing.py):
+# what a crash leaves unsaved is re-read from the leaves at recovery, ~this many seconds' worth.
+SAVE_EVERY_S = 5.0
 MAX_BACKOFF_S = 30.0
 
 
@@ -69,6 +72,7 @@ class SealerService:
         self._backoff = Backoff(first_s=0.5, max_s=MAX_BACKOFF_S)
         self._sleep = sleep
         self._next_checkpoint = time.monotonic() + settings.integrity_checkpoint_interval_s
+        self._next_save = time.monotonic() + SAVE_EVERY_S
 
     def run(self, stop: threading.Event) -> None:
         clean = False
@@ -91,7 +95,13 @@ class SealerService:
                 )
                 if batch and not self.handle_batch(batch):
                     self._recover(stop)
-                self._checkpoint_if_due()
+                    continue
+                checkpoint_due = time.monotonic() >= self._next_checkpoint
+                if (checkpoint_due or time.monotonic() >= self._next_save) and not self.save_state():
+                    self._recover(stop)
+                    continue
+                if checkpoint_due:
+                    self._checkpoint()
                 self._log_status_if_due()
             clean = True
         finally:
@@ -172,11 +182,23 @@ class SealerService:
             leaves=sum(tree.size for tree in self.sealer.trees.values()),
         )
 
-    def _checkpoint_if_due(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now < self._next_checkpoint:
-            return
-        self._next_checkpoint = now + self.settings.integrity_checkpoint_interval_s
+    def save_state(self) -> bool:
+        """Save the trees that grew (with their latest checkpoints as hints); False if the store
+        failed (the caller recovers: the leaves are stored, the state is rebuilt from them)."""
+        self._next_save = time.monotonic() + SAVE_EVERY_S
+        try:
+            saved = self.sealer.save(self.checkpointer.latest_known())
+        except DependencyUnavailableError as exc:
+            delay_s = self._backoff.failed()
+            log.warning("sealer state not saved; recovering", error=str(exc), backoff_s=delay_s)
+            self._sleep(delay_s)
+            return False
+        self.counts["trees saved"] += saved
+        return True
+
+    def _checkpoint(self) -> None:
+        """Sign every company's grown tree (all of them saved just before)."""
+        self._next_checkpoint = time.monotonic() + self.settings.integrity_checkpoint_interval_s
         try:
             signed = self.checkpointer.run(self.sealer.trees)
         except DependencyUnavailableError as exc:
@@ -197,7 +219,8 @@ class SealerService:
     def _shutdown(self, clean: bool) -> None:
         if clean:
             commit_stored(self.consumer, "shutdown")
-            self._checkpoint_if_due(force=True)
+            if self.save_state():
+                self._checkpoint()
         self.consumer.close()
         self._log_status_if_due(force=True)
         log.info("sealer stopped", clean=clean)

@@ -87,15 +87,22 @@ class SealModel:
             self._write()
             self.nodes[where] = node.digest
 
-    def save_trees(self, trees: Mapping[int, CompactRangeState]) -> None:
+    def save_trees(
+        self, trees: Mapping[int, CompactRangeState], latest: Mapping[int, SignedCheckpoint]
+    ) -> None:
         for company, state in trees.items():
             self._write()
             self.tree_states[company] = {"size": state["size"], "hashes": list(state["hashes"])}
+            if company in latest:
+                self.latest[company] = latest[company]
 
     def checkpoint_following(self, company_id: int, previous: str | None) -> SignedCheckpoint | None:
         return self.checkpoints.get(checkpoint_id(company_id, previous))
 
-    def insert_checkpoint(self, signed: SignedCheckpoint) -> bool:
+    def insert_checkpoints(self, signed: Sequence[SignedCheckpoint]) -> list[bool]:
+        return [self._insert_checkpoint(one) for one in signed]
+
+    def _insert_checkpoint(self, signed: SignedCheckpoint) -> bool:
         made = signed.checkpoint
         key = checkpoint_id(made.company_id, made.previous)
         same_size = any(
@@ -107,10 +114,6 @@ class SealModel:
         self._write()
         self.checkpoints[key] = signed
         return True
-
-    def save_latest_checkpoint(self, signed: SignedCheckpoint) -> None:
-        self._write()
-        self.latest[signed.checkpoint.company_id] = signed
 
     # --- for assertions ----------------------------------------------------------------------
     def node_source(self, company_id: int) -> _ModelNodes:

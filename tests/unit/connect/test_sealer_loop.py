@@ -64,13 +64,13 @@ class Consumer:
 
 
 class FailingOnce(SealModel):
-    fail_trees = False
+    fail_leaves = False
 
-    def save_trees(self, trees):
-        if self.fail_trees:
-            self.fail_trees = False
+    def insert_leaves(self, leaves):
+        if self.fail_leaves:
+            self.fail_leaves = False
             raise DependencyUnavailableError("store", "connection reset")
-        super().save_trees(trees)
+        return super().insert_leaves(leaves)
 
 
 def service(model: SealModel, consumer: Consumer) -> SealerService:
@@ -87,7 +87,7 @@ def test_offsets_are_stored_after_the_state_and_a_failed_batch_is_rewound_and_re
     loop = service(model, consumer)
     assert loop.handle_batch(consumer.consume(4, 0))  # type: ignore[arg-type]
     assert consumer.stored == [3, 1]
-    model.fail_trees = True
+    model.fail_leaves = True
     assert not loop.handle_batch(consumer.consume(4, 0))  # type: ignore[arg-type]
     assert consumer.stored == [3, 1], "nothing stored for the failed batch"
     assert consumer.position == [3, 1], "every partition of the batch rewound"
@@ -95,7 +95,22 @@ def test_offsets_are_stored_after_the_state_and_a_failed_batch_is_rewound_and_re
     assert loop.handle_batch(consumer.consume(4, 0))  # type: ignore[arg-type]
     assert consumer.stored == [3, 3]
     assert sorted(model.leaves) == [f"e{n}" for n in range(6)]
+    assert loop.save_state()
     assert {c: s["size"] for c, s in model.tree_states.items()} == {0: 3, 1: 3}
+    assert model.journal_companies == [], "saved: nothing left to recover from the leaves"
+
+
+def test_trees_not_saved_before_a_crash_are_rebuilt_from_the_leaves() -> None:
+    model = SealModel()
+    consumer = Consumer([[document(n) for n in range(8)]])
+    loop = service(model, consumer)
+    assert loop.handle_batch(consumer.consume(4, 0))  # type: ignore[arg-type]
+    assert loop.save_state()
+    assert loop.handle_batch(consumer.consume(4, 0))  # type: ignore[arg-type]
+    # kill -9 here: the second batch's leaves and offsets are stored, its trees are not.
+    restarted = Sealer(model)
+    assert restarted.recover().adopted == 4
+    assert {c: tree.size for c, tree in restarted.trees.items()} == {0: 4, 1: 4}
 
 
 def test_a_record_that_is_no_event_is_skipped_and_its_offset_stored() -> None:

@@ -42,10 +42,13 @@ def event(event_id: str, company: int, version: int = 0) -> Sealable:
     return Sealable(event_id, company, digest)
 
 
-def consume(model: SealModel, stream: list[Sealable], batch_size: int, crashes: list[int]) -> int:
-    """Run sealers over ``stream`` like the service does — a batch, then its offset committed —
-    crashing after each budget of writes in ``crashes``, restarting from the committed offset
-    with a fresh process. Returns how many crashes happened."""
+def consume(
+    model: SealModel, stream: list[Sealable], batch_size: int, crashes: list[int], save_every: int = 3
+) -> int:
+    """Run sealers over ``stream`` like the service does — a batch, then its offset committed;
+    the trees saved every ``save_every`` batches and at the end — crashing after each budget of
+    writes in ``crashes``, restarting from the committed offset with a fresh process. Returns
+    how many crashes happened."""
     committed = 0
     crashed = 0
     budgets = iter(crashes)
@@ -54,10 +57,15 @@ def consume(model: SealModel, stream: list[Sealable], batch_size: int, crashes: 
         sealer = Sealer(model)
         try:
             sealer.recover()
+            batches = 0
             while committed < len(stream):
                 batch = stream[committed : committed + batch_size]
                 sealer.seal(batch)
                 committed += len(batch)
+                batches += 1
+                if batches % save_every == 0:
+                    sealer.save()
+            sealer.save()
             return crashed
         except CrashError:
             crashed += 1
@@ -135,6 +143,7 @@ def test_a_repeated_id_within_one_batch_is_sealed_once() -> None:
     sealer.recover()
     result = sealer.seal([event("a", 1), event("a", 1), event("a", 1, version=1), event("b", 1)])
     assert (result.sealed, result.duplicates, len(result.conflicts)) == (2, 1, 1)
+    sealer.save()
     assert_sealed_once(model, [event("a", 1), event("b", 1)])
 
 
@@ -168,25 +177,28 @@ def test_a_store_failure_mid_batch_is_recovered_by_the_same_sealer() -> None:
     """What the service does after a DependencyUnavailableError: recover, then redo the batch."""
 
     class FlakyModel(SealModel):
-        fail_next_trees = False
+        fail_next_journal = False
 
-        def save_trees(self, trees):
-            if self.fail_next_trees:
-                self.fail_next_trees = False
+        def write_journal(self, companies):
+            if self.fail_next_journal:
+                self.fail_next_journal = False
                 raise DependencyUnavailableError("store", "connection reset")
-            super().save_trees(trees)
+            super().write_journal(companies)
 
     model = FlakyModel()
     sealer = Sealer(model)
     sealer.recover()
     sealer.seal(STREAM[:10])
-    model.fail_next_trees = True
+    sealer.seal(STREAM[10:20])
+    model.fail_next_journal = True  # the save's last step: trees written, journal not emptied
     with pytest.raises(DependencyUnavailableError):
-        sealer.seal(STREAM[10:20])
+        sealer.save()
+    sealer.seal(STREAM[20:30])
     recovery = sealer.recover()
-    assert recovery.adopted == 10
-    assert sealer.seal(STREAM[10:20]).duplicates == 10
-    sealer.seal(STREAM[20:])
+    assert recovery.adopted == 10, "the leaves sealed after the last save"
+    assert sealer.seal(STREAM[20:30]).duplicates == 10
+    sealer.seal(STREAM[30:])
+    sealer.save()
     assert_sealed_once(model, STREAM)
 
 
@@ -197,6 +209,7 @@ def test_leaves_past_a_gap_are_dropped_and_sealed_again() -> None:
     sealer = Sealer(model)
     sealer.recover()
     sealer.seal([event("a", 1)])
+    sealer.save()
     model.journal_companies = [1]
     model.leaves["z"] = StoredLeaf("z", 1, 5, event("z", 1).leaf_hash)
     recovery = Sealer(model).recover()

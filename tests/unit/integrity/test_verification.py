@@ -193,3 +193,18 @@ def test_an_event_without_a_canonical_form_is_reported_as_changed() -> None:
     report = verify_log(COMPANY, [KEY.public_key()], log.checkpoints, log.leaves, stored)
     assert [(f.kind, f.subject) for f in report.findings] == [("changed", "ev-0")]
     assert "lacks user_id" in report.findings[0].message
+
+
+def test_a_rotated_key_verifies_with_both_keys_pinned_and_names_the_unpinned_one() -> None:
+    log = a_log()
+    latest = log.checkpoints[-1].checkpoint
+    rotated = dataclasses.replace(latest, key_id=key_id(OTHER_KEY.public_key()))
+    log.checkpoints[-1] = sign(rotated, OTHER_KEY)  # the newest checkpoint signed by the new key
+    stored = {event_id: stored_event(body) for event_id, body in log.events.items()}
+    both = verify_log(
+        COMPANY, [KEY.public_key(), OTHER_KEY.public_key()], log.checkpoints, log.leaves, stored
+    )
+    assert both.ok, both.findings
+    old_only = verify_log(COMPANY, [KEY.public_key()], log.checkpoints, log.leaves, stored)
+    assert [(f.kind, f.subject) for f in old_only.findings] == [("checkpoint", "checkpoint 20")]
+    assert "not pinned" in old_only.findings[0].message
