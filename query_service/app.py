@@ -25,7 +25,14 @@ from authtrail.logs import configure_logging, get_logger
 from authtrail.settings import Settings, get_settings
 from query_service.access import AccessRecorder
 from query_service.auth import KeyRing
-from query_service.checkpoints import consistency, event_proof, list_checkpoints, list_leaves, public_key
+from query_service.checkpoints import (
+    consistency,
+    event_proof,
+    list_checkpoints,
+    list_leaves,
+    new_node_cache,
+    public_key,
+)
 from query_service.errors import EXCEPTION_HANDLERS, error_body
 from query_service.events import get_audit_event, list_audit_events
 from query_service.export import export_audit_events
@@ -151,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.rate_limiter = RateLimiter(settings.api_rate_limit_per_s, settings.api_rate_limit_burst)
         app.state.export_limit = RunningLimit(settings.api_export_max_concurrent_per_key, "exports")
         app.state.cursor_signing = CursorSigning(settings, database[settings.api_secrets_collection])
+        app.state.node_cache = new_node_cache()
         recorder = AccessRecorder(
             database[settings.api_access_collection] if settings.api_access_log_to_store else None
         )

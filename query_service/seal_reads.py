@@ -6,6 +6,7 @@ index probes whatever the log's size.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +21,11 @@ from authtrail.integrity.merkle import (
     inclusion_nodes,
     inclusion_proof_from,
 )
+from authtrail.integrity.merkle import root as merkle_root
 from authtrail.integrity.seal_store import (
     CHECKPOINTS,
     LEAVES,
     NODES,
-    fold_leaves,
     node_id,
     position_key,
     positions_between,
@@ -34,6 +35,8 @@ from authtrail.integrity.sealing import STORED_NODE_LEVEL
 from query_service.store import AuditStore, Find
 
 BY_POSITION = [("position", ASCENDING)]
+BLOCK = 1 << STORED_NODE_LEVEL  # leaves: every subtree below the stored levels lies in one block
+NODE_CACHE_SIZE = 200_000  # ~40 MB at most: the upper levels of every company's tree stay
 NEWEST_POSITION_FIRST = [("position", DESCENDING)]
 
 
@@ -49,8 +52,9 @@ class SealedLeaf:
 
 
 class SealReads:
-    def __init__(self, store: AuditStore) -> None:
+    def __init__(self, store: AuditStore, cache: NodeCache) -> None:
         self.store = store
+        self.cache = cache
 
     async def latest_checkpoint(self, company_id: int) -> SignedCheckpoint | None:
         found = await self.checkpoints(company_id, before=None, limit=1)
@@ -94,31 +98,66 @@ class SealReads:
         return consistency_proof_from(nodes, old_size, new_size)
 
     async def _nodes(self, company_id: int, wanted: list[tuple[int, int]]) -> FetchedNodes:
-        """Every node a proof reads, fetched at once: a leaf by position, a low subtree as its
-        leaves (folded here), a stored node by ``_id``."""
+        """Every node a proof reads, at once: the low ones (below ``STORED_NODE_LEVEL``) folded
+        from the aligned block of 16 leaves holding them — one range read per block, and a
+        proof's low siblings share one — the stored ones by ``_id``, unless cached (a perfect
+        subtree never changes, and the upper ones are shared by every proof of a company)."""
         unique = list(dict.fromkeys(wanted))
-        answers = await self.store.read(*(_node_find(company_id, level, index) for level, index in unique))
+        blocks = sorted({(index << level) // BLOCK for level, index in unique if level < STORED_NODE_LEVEL})
+        stored = [
+            (level, index)
+            for level, index in unique
+            if level >= STORED_NODE_LEVEL and self.cache.get((company_id, level, index)) is None
+        ]
+        answers = await self.store.read(
+            *(_block_find(company_id, block) for block in blocks),
+            *(Find(NODES, {"_id": node_id(company_id, level, index)}, limit=1) for level, index in stored),
+        )
+        leaves: dict[int, bytes] = {
+            int(doc["index"]): bytes.fromhex(doc["leaf_hash"])
+            for found in answers[: len(blocks)]
+            for doc in found
+        }
+        for (level, index), found in zip(stored, answers[len(blocks) :], strict=True):
+            if found:
+                self.cache.put((company_id, level, index), bytes.fromhex(found[0]["hash"]))
         hashes = {}
-        for (level, index), found in zip(unique, answers, strict=True):
-            digest = _node_hash(level, found)
+        for level, index in unique:
+            if level >= STORED_NODE_LEVEL:
+                digest = self.cache.get((company_id, level, index))
+            else:
+                span = [leaves.get(position) for position in range(index << level, (index + 1) << level)]
+                digest = None if None in span else merkle_root([h for h in span if h is not None])
             if digest is not None:
                 hashes[(level, index)] = digest
         return FetchedNodes(hashes)
 
 
-def _node_find(company_id: int, level: int, index: int) -> Find:
-    if level < STORED_NODE_LEVEL:
-        start, stop = index << level, (index + 1) << level
-        return Find(
-            LEAVES, {"position": positions_between(company_id, start, stop)}, BY_POSITION, stop - start
-        )
-    return Find(NODES, {"_id": node_id(company_id, level, index)}, limit=1)
+class NodeCache:
+    """Stored nodes by (company, level, index), least recently used first out. Safe to keep for
+    ever: a perfect subtree's hash never changes (and a proof is checked against a signed root,
+    so a stale or wrong entry could only make a proof fail, never pass)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
+
+    def get(self, key: tuple[int, int, int]) -> bytes | None:
+        digest = self._entries.get(key)
+        if digest is not None:
+            self._entries.move_to_end(key)
+        return digest
+
+    def put(self, key: tuple[int, int, int], digest: bytes) -> None:
+        self._entries[key] = digest
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
 
 
-def _node_hash(level: int, found: list[dict[str, Any]]) -> bytes | None:
-    if level >= STORED_NODE_LEVEL:
-        return bytes.fromhex(found[0]["hash"]) if found else None
-    return fold_leaves(found, 1 << level)
+def _block_find(company_id: int, block: int) -> Find:
+    span = {"position": positions_between(company_id, block * BLOCK, (block + 1) * BLOCK)}
+    return Find(LEAVES, span, BY_POSITION, BLOCK)
 
 
 def _sealed_leaf(doc: Mapping[str, Any]) -> SealedLeaf:

@@ -88,6 +88,15 @@ def sink_watch(settings: Settings) -> str:
     return f"{members} member(s)"
 
 
+def sealer(settings: Settings) -> str:
+    """Without it, accepted events are not sealed into their companies' logs (docs/integrity.md)."""
+    members = group_members(settings, settings.sealer_group, TIMEOUT_S)
+    lag = consumer_lag(settings, settings.sealer_group, settings.sink_topic)
+    if not members:
+        raise RuntimeError(f"no sealer is running (group {settings.sealer_group}, lag {lag})")
+    return f"{members} member(s), lag {lag}"
+
+
 def store(settings: Settings) -> str:
     client: MongoClient[dict[str, object]] = MongoClient(
         settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=int(TIMEOUT_S * 1000)
@@ -115,6 +124,7 @@ CHECKS: dict[str, Callable[[Settings], str]] = {
     "connect sink": connector,
     "transformer": transformer,
     "sink watch": sink_watch,
+    "sealer": sealer,
     "store": store,
     "api": api,
 }
@@ -125,7 +135,8 @@ def run_checks(settings: Settings) -> list[Check]:
 
 
 def poke() -> None:
-    """Check broker, registry, Connect sink, transformer, store and API; exit 1 if any is down."""
+    """Check broker, registry, Connect sink, transformer, sink watch, sealer, store and API; exit 1
+    if any is down."""
     settings = get_settings()
     configure_logging(settings, "poke", console_level="ERROR")
     results = run_checks(settings)

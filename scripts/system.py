@@ -34,10 +34,9 @@ from scripts.stack.cli import print_status
 from scripts.stack.control import LocalStack
 from scripts.stack.processes import ProcessTable
 
-# authtrail's own long-running services: name → `authtrail` sub-command.
-# The sealer (`authtrail seal`) is not among them yet: it seals ~880 events/s while 1,000/s are
-# ingested on two cores, so it runs on demand until it keeps up (docs/integrity.md, "Status").
-SERVICES = {"transformer": "consume", "sink-watch": "sink-watch", "api": "serve"}
+# authtrail's own long-running services: name → `authtrail` sub-command. The sealer keeps up
+# with the pipeline's maximum ingest on this machine (docs/benchmarks.md, "integrity").
+SERVICES = {"transformer": "consume", "sink-watch": "sink-watch", "sealer": "seal", "api": "serve"}
 
 
 def up(

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import httpx
+import orjson
 import typer
 from rich.markup import escape
 
@@ -156,7 +157,7 @@ def read_bundle(directory: Path) -> tuple[list[SignedCheckpoint], list[Leaf], di
     body = json.loads((directory / CHECKPOINTS_FILE).read_text())
     checkpoints = [SignedCheckpoint.from_dict(item) for item in body["data"]]
     with (directory / LEAVES_FILE).open() as lines:
-        leaves = [_leaf(json.loads(line)) for line in lines if line.strip()]
+        leaves = [_leaf(exact_json(line)) for line in lines if line.strip()]
     with (directory / EVENTS_FILE).open() as lines:
         events = _stored_events(lines, None)
     return checkpoints, leaves, events
@@ -248,9 +249,30 @@ def _stored_events(lines: Iterator[str] | TextIO, out: TextIO | None) -> dict[st
             continue
         if out is not None:
             out.write(line.rstrip("\n") + "\n")
-        event = json.loads(line)
+        event = exact_json(line)
         events[str(event["id"])] = stored_event(event)
     return events
+
+
+def exact_json(line: str | bytes) -> Any:
+    """A JSON text parsed with integers exact: orjson (about 3x faster than json, which verifying
+    a million events needs), unless the value holds a float — orjson reads an integer beyond 64
+    bits as a float, so any float sends the text through json, which keeps integers exact."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)  # NaN, lone surrogates…: json's reading, which the API never sends
+    return json.loads(line) if _has_float(value) else value
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_float(item) for item in value)
+    return False
 
 
 def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> Any:

@@ -115,3 +115,32 @@ def investigate(
     from scripts.bench import investigate as scenario
 
     scenario.run(_ready(), size, depth, repeats)
+
+
+@app.command()
+def integrity(
+    parts: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated parts: A sealing at max ingest, B checkpoint coverage, "
+            "C proof latency, D offline verify."
+        ),
+    ] = "A,B,C,D",
+    events: Annotated[int, typer.Option(min=1000, help="A: events produced as fast as possible.")] = 200_000,
+    rate: Annotated[float, typer.Option(min=1, help="B: events per second.")] = 1000.0,
+    duration: Annotated[float, typer.Option(min=5, help="B: seconds of load at RATE.")] = 60.0,
+    interval: Annotated[float, typer.Option(min=1, help="B: checkpoint interval, seconds.")] = 10.0,
+    size: Annotated[int, typer.Option(min=1000, help="C, D: events in the log.")] = 1_000_000,
+    companies: Annotated[
+        int, typer.Option(min=1, max=1000, help="C: companies sharing SIZE (1: one log holds all).")
+    ] = 20,
+    repeats: Annotated[int, typer.Option(min=10, help="C: requests of each type.")] = 500,
+) -> None:
+    """Sealing at max ingest, checkpoint coverage delay, proof latency at SIZE, offline verify rate."""
+    from scripts.bench import integrity as scenario
+
+    chosen = [part.strip().upper() for part in parts.split(",") if part.strip()]
+    if not chosen or not set(chosen) <= set(scenario.PARTS):
+        raise typer.BadParameter(f"parts are some of {','.join(scenario.PARTS)}, not {parts!r}")
+    options = scenario.Options(events, rate, duration, interval, size, companies, repeats)
+    scenario.run(_ready(), list(dict.fromkeys(chosen)), options)

@@ -11,7 +11,7 @@ from scripts.stack.control import LocalStack
 from scripts.stack.isolated_pipeline import isolated_pipeline
 
 pytestmark = pytest.mark.stack
-COMPONENTS = ("broker", "registry", "connect sink", "transformer", "sink watch", "store", "api")
+COMPONENTS = ("broker", "registry", "connect sink", "transformer", "sink watch", "sealer", "store", "api")
 
 
 def test_poke_reports_every_component_and_fails_when_one_is_down(
@@ -20,6 +20,7 @@ def test_poke_reports_every_component_and_fails_when_one_is_down(
     with isolated_pipeline(settings, unique, tmp_path, api_port=14200) as pipe:
         pipe.start("transformer")
         pipe.start("sink-watch")
+        pipe.start("sealer")
         pipe.start("api")
         key = SecretStr(pipe.key())
         wait_for(lambda: http_ok(f"{pipe.settings.api_url}/health"), 30, "the API")
@@ -45,4 +46,11 @@ def test_poke_reports_every_component_and_fails_when_one_is_down(
             lambda: "DOWN sink watch" in " ".join(pipe.cli("poke", api_key=key).stdout.split()),
             60,
             "poke to notice the sink watch",
+        )
+
+        pipe.stop("sealer")
+        wait_for(
+            lambda: "DOWN sealer" in " ".join(pipe.cli("poke", api_key=key).stdout.split()),
+            60,
+            "poke to notice the sealer",
         )
