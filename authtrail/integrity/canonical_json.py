@@ -29,6 +29,8 @@ import math
 import re
 from collections.abc import Mapping
 
+import orjson
+
 from authtrail.integrity.errors import CanonicalJsonError
 
 _ESCAPED = re.compile(r'["\\\x00-\x1f]')
@@ -39,14 +41,18 @@ def canonical_json(value: object) -> bytes:
     """The canonical UTF-8 bytes of a JSON value (dicts, lists/tuples, str, int, float, bool,
     None); anything else, or a lone surrogate, raises :class:`CanonicalJsonError`.
 
-    Values without floats or astral-plane keys — nearly every event — go through the C
-    encoder of :mod:`json`, whose output is then exactly the canonical form (same escapes,
-    and code-point order equals UTF-16 order below U+10000); it is about twice as fast, which
-    verifying millions of events at tens of thousands a second needs. The rest take the full
-    encoder; a test holds the two paths to each other.
+    Values without floats or astral-plane keys — nearly every event — go through orjson with
+    sorted keys, whose output is then exactly the canonical form (same escapes, and UTF-8 byte
+    order equals UTF-16 order below U+10000): ~0.4 µs an event against ~5 µs for :mod:`json`'s
+    encoder, which verifying a million events at 50,000 a second needs. orjson refuses integers
+    beyond 64 bits and lone surrogates: those go through :mod:`json` (exact for any integer) and
+    the check below. The rest take the full encoder; tests hold the paths to each other.
     """
     if _plain(value):
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     else:
         parts: list[str] = []
         _write(value, parts, "$")
