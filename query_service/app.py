@@ -41,6 +41,7 @@ from query_service.rate_limit import RateLimiter, RunningLimit
 from query_service.responses import JSONBody
 from query_service.signing import CursorSigning
 from query_service.store import AuditStore
+from query_service.ui import ui_routes
 
 log = get_logger("query_service.requests")
 MAX_QUERY_STRING_BYTES = 4096
@@ -195,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/ready", ready, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/docs", docs, methods=["GET"]),
+            *ui_routes(),  # the investigators' viewer (docs/viewer.md)
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

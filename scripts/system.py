@@ -135,6 +135,7 @@ def _wait_stored(settings: Settings, ids: list[str], timeout_s: float) -> int:
 def _where(settings: Settings, stack: LocalStack) -> None:
     table = Table("what", "where", title="authtrail is running")
     table.add_row("query API", f"{settings.api_url}/audit_events   (reference: {settings.api_url}/docs)")
+    table.add_row("viewer (browser)", f"{settings.api_url}/ui   (sign in with the development operator key)")
     table.add_row(
         "raw topic (producers write here)", f"{settings.kafka_bootstrap_servers} {settings.raw_topic}"
     )
