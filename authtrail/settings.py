@@ -149,6 +149,22 @@ class Settings(BaseSettings):
     heartbeat_file: Path | None = None
     heartbeat_max_age_s: float = Field(60.0, gt=0)
 
+    # --- Metrics (Prometheus exposition, authtrail/metrics.py; docs/operations.md) -----------
+    # Each long-running service serves /metrics on a port of its own, on this interface (not
+    # behind API keys: bind it where only the monitoring can reach). 0: the service opens no
+    # metrics port — except the API, which then serves /metrics on its own port instead.
+    metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = Field(9410, ge=0, le=65535)
+    transformer_metrics_port: int = Field(9411, ge=0, le=65535)
+    sink_watch_metrics_port: int = Field(9412, ge=0, le=65535)
+    sealer_metrics_port: int = Field(9413, ge=0, le=65535)
+    # The local stack's Kafka broker and Kafka Connect JVMs export their JMX metrics here, through
+    # the Prometheus JMX exporter's Java agent (rules: scripts/stack/jmx/); 0: started without it.
+    kafka_jmx_metrics_port: int = Field(9414, ge=0, le=65535)
+    connect_jmx_metrics_port: int = Field(9415, ge=0, le=65535)
+    # Consumer lag per partition (a gauge) is refreshed this often.
+    metrics_lag_interval_s: float = Field(5.0, gt=0)
+
     # --- Logging -------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_dir: Path = PROJECT_ROOT / "log"

@@ -36,6 +36,7 @@ from query_service.checkpoints import (
 from query_service.errors import EXCEPTION_HANDLERS, error_body
 from query_service.events import get_audit_event, list_audit_events
 from query_service.export import export_audit_events
+from query_service.metrics import metrics_endpoint, observe_request
 from query_service.openapi import docs_page, openapi_document
 from query_service.rate_limit import RateLimiter, RunningLimit
 from query_service.responses import JSONBody
@@ -116,6 +117,7 @@ class RequestBoundary:
             log.info(
                 "request", method=scope["method"], path=scope["path"], status=status, duration_ms=duration_ms
             )
+            observe_request(scope, status, duration_ms / 1000)
             if is_audited(scope["path"]):
                 scope["app"].state.access_recorder.record(
                     {
@@ -202,6 +204,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    if settings.api_metrics_port == 0:  # no metrics port of its own: /metrics here, not behind keys
+        app.router.routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     app.state.openapi = openapi_document(settings.api_max_per_page, settings.api_url)
     app.add_middleware(RequestBoundary, max_body_bytes=settings.api_max_body_bytes)
     return app

@@ -18,6 +18,7 @@ from query_service.auth import ForbiddenError, UnauthorizedError
 from query_service.checkpoints import IntegrityKeysUnavailableError, NotSealedError, SealStateError
 from query_service.events import EventNotFoundError
 from query_service.export import ExportTooLargeError
+from query_service.metrics import AUTH_FAILURES, RATE_LIMITED
 from query_service.params import InvalidParametersError
 from query_service.rate_limit import RateLimitedError
 from query_service.responses import JSONBody
@@ -50,6 +51,7 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
 
 async def unauthorized(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UnauthorizedError)
+    AUTH_FAILURES.labels("invalid_key" if exc.invalid_token else "missing_key").inc()
     challenge = 'Bearer realm="authtrail"' + (', error="invalid_token"' if exc.invalid_token else "")
     return JSONBody(
         error_body("unauthorized", str(exc)), status_code=401, headers={"WWW-Authenticate": challenge}
@@ -57,11 +59,13 @@ async def unauthorized(request: Request, exc: Exception) -> Response:
 
 
 async def forbidden(request: Request, exc: Exception) -> Response:
+    AUTH_FAILURES.labels("forbidden").inc()
     return JSONBody(error_body("forbidden", str(exc)), status_code=403)
 
 
 async def rate_limited(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RateLimitedError)
+    RATE_LIMITED.labels(exc.limit).inc()
     return JSONBody(
         error_body("rate_limited", str(exc)), status_code=429, headers={"Retry-After": str(exc.retry_after_s)}
     )

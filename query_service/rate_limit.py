@@ -15,9 +15,10 @@ from authtrail.token_bucket import TokenBucket
 
 
 class RateLimitedError(AuthtrailError):
-    def __init__(self, retry_after_s: int, message: str | None = None) -> None:
+    def __init__(self, retry_after_s: int, message: str | None = None, limit: str = "requests") -> None:
         super().__init__(message or f"too many requests for this key; retry in {retry_after_s} s")
         self.retry_after_s = retry_after_s
+        self.limit = limit  # which limit refused: "requests" (the token bucket) or RunningLimit.what
 
 
 class RateLimiter:
@@ -55,6 +56,7 @@ class RunningLimit:
             raise RateLimitedError(
                 self.retry_after_s,
                 f"this key already runs {self.limit} {self.what} at once; retry when one has finished",
+                limit=self.what,
             )
         self._running[key_id] = self._running.get(key_id, 0) + 1
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from pymongo.errors import ExecutionTimeout, PyMongoError
 
 from authtrail.errors import AuthtrailError
 from authtrail.settings import Settings
+from query_service.metrics import STORE_ERRORS, STORE_QUERY_DURATION, STORE_QUEUE_WAIT
 from query_service.params import AuditQuery
 from query_service.query import (
     NEWEST,
@@ -93,7 +95,7 @@ class AuditStore:
 
     async def page(self, query: AuditQuery) -> Page:
         """Page-number pagination: page ``query.page`` and the exact total."""
-        async with self._admitted():
+        async with self._admitted("page"):
             return await self._page(query)
 
     async def walk(
@@ -107,7 +109,7 @@ class AuditStore:
         or the answer was not full (the end); otherwise more than ``tie_slack`` events share
         ``after``'s time, and that filter is asked again in the exact two-query form.
         """
-        async with self._admitted():
+        async with self._admitted("walk"):
             if after is None:
                 answers = await self._gather(*(self._find(f, order.sort, limit) for f in filters))
             else:
@@ -138,11 +140,11 @@ class AuditStore:
     ) -> int:
         """How many events the union of ``filters`` holds (after ``after``, if given); exact."""
         queries = [q for f in filters for q in keyset_filters(f, order, after)]
-        async with self._admitted():
+        async with self._admitted("count"):
             return sum(await self._gather(*(self._count(q) for q in queries)))
 
     async def event(self, conditions: dict[str, Any]) -> dict[str, Any] | None:
-        async with self._admitted():
+        async with self._admitted("event"):
             (found,) = await self._gather(self._find(conditions, None, 1))
         return found[0] if found else None
 
@@ -156,7 +158,7 @@ class AuditStore:
             )
             return await cursor.to_list()
 
-        async with self._admitted():
+        async with self._admitted("read"):
             return await self._gather(*(run(find) for find in finds))
 
     async def ping(self) -> None:
@@ -210,23 +212,32 @@ class AuditStore:
         return [task.result() for task in tasks]
 
     @asynccontextmanager
-    async def _admitted(self) -> AsyncIterator[None]:
+    async def _admitted(self, operation: str) -> AsyncIterator[None]:
+        """One of the query slots for the block; its wait and its work are timed apart."""
+        queued = time.perf_counter()
         try:
             async with asyncio.timeout(self.queue_timeout_s):
                 await self._slots.acquire()
         except TimeoutError:
+            STORE_ERRORS.labels("busy").inc()
             raise StoreUnavailableError(
                 "the store is busy: too many queries are waiting", timed_out=True
             ) from None
+        admitted = time.perf_counter()
+        STORE_QUEUE_WAIT.observe(admitted - queued)
         try:
             yield
         finally:
             self._slots.release()
+            STORE_QUERY_DURATION.labels(operation).observe(time.perf_counter() - admitted)
 
 
 def unavailable(exc: PyMongoError) -> StoreUnavailableError:
     if isinstance(exc, ExecutionTimeout):  # the server's own maxTimeMS (error code 50)
+        STORE_ERRORS.labels("timeout").inc()
         return StoreUnavailableError("the query exceeded its time limit", timed_out=True)
     if exc.timeout:
+        STORE_ERRORS.labels("timeout").inc()
         return StoreUnavailableError("the store did not answer in time", timed_out=True)
+    STORE_ERRORS.labels("unreachable").inc()
     return StoreUnavailableError(f"the store is unreachable ({type(exc).__name__})")

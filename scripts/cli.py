@@ -11,7 +11,7 @@ import sys
 import typer
 
 from authtrail.errors import AuthtrailError
-from scripts import dlq, emit, export, keys, pipeline_cli, poke, specs, system, verify
+from scripts import dlq, emit, export, keys, pipeline_cli, poke, specs, system, top, verify
 from scripts.bench import cli as bench_cli
 from scripts.console import console
 from scripts.stack import cli as stack_cli
@@ -38,6 +38,7 @@ app.command("sink-watch")(pipeline_cli.sink_watch)
 app.command("seal")(pipeline_cli.seal)
 app.command("serve")(pipeline_cli.serve)
 app.command("poke")(poke.poke)
+app.command("top")(top.top)
 app.command("alive")(pipeline_cli.alive)
 
 app.command("emit-sample")(emit.emit_sample)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -12,10 +16,12 @@ from rich.table import Table
 from authtrail.contract import register_contract
 from authtrail.kafka.clients import admin_client
 from authtrail.logs import configure_logging, get_logger
+from authtrail.metrics import MULTIPROCESS_DIR_ENV, multiprocess_directory, serving_metrics
 from authtrail.settings import Settings, get_settings
 from authtrail.topics import ensure_topics, topic_specs
 from connect.sink.deploy import deploy_sink
 from connect.transformer.service import build_service
+from query_service.metrics import COMPONENT_PREFIX
 from scripts.console import console
 
 log = get_logger(__name__)
@@ -65,7 +71,10 @@ def consume() -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    build_service(settings).run(stop)
+    service = build_service(settings)
+    port = settings.transformer_metrics_port
+    with serving_metrics(settings.metrics_host, port, "transformer_metrics_port", "authtrail_transformer_"):
+        service.run(stop)
 
 
 def sink_watch() -> None:
@@ -76,7 +85,9 @@ def sink_watch() -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    run_sink_watch(settings, stop)
+    port = settings.sink_watch_metrics_port
+    with serving_metrics(settings.metrics_host, port, "sink_watch_metrics_port", "authtrail_sink_watch_"):
+        run_sink_watch(settings, stop)
 
 
 def seal() -> None:
@@ -90,7 +101,10 @@ def seal() -> None:
         signal.signal(sig, lambda *_: stop.set())
     service, mongo = build_sealer(settings)
     try:
-        service.run(stop)
+        with serving_metrics(
+            settings.metrics_host, settings.sealer_metrics_port, "sealer_metrics_port", "authtrail_sealer_"
+        ):
+            service.run(stop)
     finally:
         mongo.close()
 
@@ -104,16 +118,37 @@ def serve(
     import uvicorn
 
     settings = _settings("serve", console_level=None)
-    uvicorn.run(
-        "query_service.app:app_from_environment",
-        factory=True,
-        host=settings.api_host,
-        port=settings.api_port,
-        workers=workers or settings.api_workers,
-        log_config=None,
-        access_log=False,  # authtrail logs one line per request itself
-        server_header=False,
-    )
+    workers = workers or settings.api_workers
+    with _api_metrics(settings, workers):
+        uvicorn.run(
+            "query_service.app:app_from_environment",
+            factory=True,
+            host=settings.api_host,
+            port=settings.api_port,
+            workers=workers,
+            log_config=None,
+            access_log=False,  # authtrail logs one line per request itself
+            server_header=False,
+        )
+
+
+@contextmanager
+def _api_metrics(settings: Settings, workers: int) -> Iterator[None]:
+    """The API's metrics endpoint, served by this (uvicorn's parent) process. Several workers
+    count into files of one fresh directory (prometheus_client's multiprocess mode, switched on
+    by its own variable, which the workers inherit); the endpoint serves their sum."""
+    directory = None
+    if workers > 1:
+        directory = multiprocess_directory(settings.stack_dir / "metrics")
+        os.environ[MULTIPROCESS_DIR_ENV] = str(directory)
+    try:
+        with serving_metrics(
+            settings.metrics_host, settings.api_metrics_port, "api_metrics_port", COMPONENT_PREFIX
+        ):
+            yield
+    finally:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def alive() -> None:

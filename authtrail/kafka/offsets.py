@@ -75,12 +75,35 @@ def consumer_lag(settings: Settings, group: str, topic: str) -> int:
     """Records of ``topic`` not yet committed by ``group`` (a partition never committed counts
     from its first record)."""
     with observer(settings, group) as consumer:
-        bounds = partition_bounds(consumer, topic)
-        done = consumer.committed([TopicPartition(t, p) for t, p in bounds], timeout=10)
-    return sum(
-        bounds[(tp.topic, tp.partition)][1] - max(tp.offset, bounds[(tp.topic, tp.partition)][0])
+        return sum(committed_lag(consumer, topic).values())
+
+
+def committed_lag(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
+    """Per partition of ``topic``, records not yet committed by the group of ``consumer`` (an
+    :func:`~authtrail.kafka.clients.observer` of that group); asks the broker."""
+    bounds = partition_bounds(consumer, topic, timeout_s)
+    done = consumer.committed([TopicPartition(t, p) for t, p in bounds], timeout=timeout_s)
+    return {
+        tp.partition: bounds[(tp.topic, tp.partition)][1]
+        - max(tp.offset, bounds[(tp.topic, tp.partition)][0])
         for tp in done
-    )
+    }
+
+
+def assigned_lag(consumer: Consumer) -> dict[int, int]:
+    """Per partition assigned to ``consumer`` (a one-topic subscriber), records between its
+    position and the partition's end, from the watermarks its own fetches brought back — no
+    broker round trip, so a service loop can afford it. Partitions it has not fetched from
+    yet since they were assigned are left out."""
+    assigned = consumer.assignment()
+    if not assigned:
+        return {}
+    lag: dict[int, int] = {}
+    for tp in consumer.position(assigned):
+        _, high = consumer.get_watermark_offsets(tp, cached=True)
+        if tp.offset >= 0 and high >= 0:
+            lag[tp.partition] = max(high - tp.offset, 0)
+    return lag
 
 
 def topic_end(settings: Settings, topic: str) -> int:

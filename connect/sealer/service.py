@@ -37,11 +37,13 @@ from authtrail.integrity.checkpointer import Checkpointer
 from authtrail.integrity.errors import LeafError
 from authtrail.integrity.seal_store import MongoSealStore
 from authtrail.integrity.sealing import Sealable, Sealer, decode_sealable
-from authtrail.kafka.offsets import BatchSpan, commit_stored
+from authtrail.kafka.offsets import BatchSpan, assigned_lag, commit_stored
 from authtrail.kafka.records import RawMessage, is_record, raw_message
 from authtrail.logs import get_logger
+from authtrail.metrics import PartitionGauge
 from authtrail.periodic_counts import PeriodicCounts
 from authtrail.settings import Settings
+from connect.sealer import metrics
 
 log = get_logger(__name__)
 STATUS_EVERY_S = 10.0
@@ -73,6 +75,7 @@ class SealerService:
         self._sleep = sleep
         self._next_checkpoint = time.monotonic() + settings.integrity_checkpoint_interval_s
         self._next_save = time.monotonic() + SAVE_EVERY_S
+        self._lag = PartitionGauge(metrics.CONSUMER_LAG, "consumer lag", settings.metrics_lag_interval_s)
 
     def run(self, stop: threading.Event) -> None:
         clean = False
@@ -103,6 +106,7 @@ class SealerService:
                 if checkpoint_due:
                     self._checkpoint()
                 self._log_status_if_due()
+                self._lag.refresh_if_due(lambda: assigned_lag(self.consumer))
             clean = True
         finally:
             self._shutdown(clean)
@@ -113,6 +117,7 @@ class SealerService:
         records = [raw_message(m) for m in batch if self._is_record(m)]
         if not records:
             return True
+        started = time.perf_counter()
         span = BatchSpan.of(records)
         sealables = [s for s in (self._sealable(r) for r in records) if s is not None]
         try:
@@ -121,6 +126,7 @@ class SealerService:
             span.rewind(self.consumer)
             delay_s = self._backoff.failed()
             self.counts["rewinds"] += 1
+            metrics.REWINDS.inc()
             log.warning(
                 "batch will be redone", reason=str(exc), partitions=len(span.first), backoff_s=delay_s
             )
@@ -131,8 +137,15 @@ class SealerService:
         self._backoff.succeeded()
         self.counts["sealed"] += report.sealed
         self.counts["duplicates"] += report.duplicates
+        metrics.SEALED.inc(report.sealed)
+        metrics.DUPLICATES.inc(report.duplicates)
+        metrics.BATCH_DURATION.observe(time.perf_counter() - started)
+        appended_ms = [r.timestamp_ms for r in records if r.timestamp_ms is not None]
+        if appended_ms:
+            metrics.SEALING_DELAY.observe(max(time.time() - min(appended_ms) / 1000, 0.0))
         for event_id, sealed_company, record_company in report.conflicts:
             self.counts["conflicts"] += 1
+            metrics.CONFLICTS.inc()
             log.warning(
                 "event id sealed before with other content; the first sealed version stays",
                 event_id=event_id,
@@ -146,6 +159,7 @@ class SealerService:
             return decode_sealable(record.value)
         except LeafError as exc:
             self.counts["unsealable"] += 1
+            metrics.UNSEALABLE.inc()
             log.error(
                 "record is not a company's event; not sealed",
                 topic=record.topic,
@@ -159,6 +173,7 @@ class SealerService:
         if not is_record(message, SealerError):
             return False
         self.counts["consumed"] += 1
+        metrics.CONSUMED.inc()
         return True
 
     def _recover(self, stop: threading.Event) -> None:
@@ -206,6 +221,8 @@ class SealerService:
             return
         if signed:
             self.counts["checkpoints"] += len(signed)
+            metrics.CHECKPOINTS_SIGNED.inc(len(signed))
+            metrics.LAST_CHECKPOINT.set_to_current_time()
             log.info(
                 "checkpoints signed",
                 companies=len(signed),

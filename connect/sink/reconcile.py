@@ -10,6 +10,7 @@ stored only once every dead letter it produced was acknowledged; any failure rew
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -24,6 +25,7 @@ from authtrail.kafka.records import RawMessage, header_map, raw_message
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter_headers
+from connect.sink import metrics
 from connect.sink.verdicts import error_code, judge
 from connect.sink.writes import SinkWriter
 
@@ -57,14 +59,21 @@ class SinkDlqReconciler:
         ]
         if not raws:
             return 0
+        started = time.perf_counter()
         span = BatchSpan.of(raws)
         try:
             self._reconcile(raws)
             self.producer.flush(FLUSH_TIMEOUT_S)
-        except (DependencyUnavailableError, DeliveryError):
+        except (DependencyUnavailableError, DeliveryError) as exc:
             span.rewind(self.consumer)
+            if isinstance(exc, DeliveryError):
+                metrics.DELIVERY_FAILURES.inc(exc.failed + exc.unacknowledged)
+                metrics.RECONCILE_REWINDS.labels("delivery_failed").inc()
+            else:
+                metrics.RECONCILE_REWINDS.labels("dependency_unavailable").inc()
             raise
         self.consumer.store_offsets(offsets=span.next_offsets())
+        metrics.RECONCILE_BATCH_DURATION.observe(time.perf_counter() - started)
         return len(raws)
 
     def _reconcile(self, raws: list[RawMessage]) -> None:
@@ -82,6 +91,7 @@ class SinkDlqReconciler:
                 stored.get(record_id, False),
             )
             self.verdicts[verdict.kind] += 1
+            metrics.SINK_DLQ_RECORDS.labels(verdict.kind).inc()
             if verdict.kind == "already_stored":
                 continue
             failure = Failure(
@@ -98,6 +108,7 @@ class SinkDlqReconciler:
                 raw.value,
                 dead_letter_headers(failure, *source, raw.timestamp_ms, list(raw.headers)),
             )
+            metrics.DEAD_LETTERED.labels(verdict.kind).inc()
             log.warning("sink record dead-lettered", reason=verdict.kind, id=record_id)
 
     def close(self) -> None:

@@ -27,12 +27,15 @@ from pymongo import MongoClient
 from authtrail.backoff import Backoff
 from authtrail.errors import DependencyUnavailableError
 from authtrail.heartbeat import Heartbeat
-from authtrail.kafka.clients import consumer_config, producer_config
+from authtrail.kafka.clients import consumer_config, observer, producer_config
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
+from authtrail.kafka.offsets import committed_lag
 from authtrail.kafka.records import Partition
 from authtrail.kafka_connect import ConnectorClient, ConnectRequestError
 from authtrail.logs import get_logger
+from authtrail.metrics import PartitionGauge
 from authtrail.settings import Settings
+from connect.sink import metrics
 from connect.sink.quarantine import SinkQuarantine
 from connect.sink.reconcile import SinkDlqReconciler
 from connect.sink.writes import SinkWriter
@@ -42,6 +45,8 @@ FLUSH_TIMEOUT_S = 60.0
 MAX_RESTART_BACKOFF_S = 60.0
 QUARANTINE_MARKS = "sink_watch_quarantine"
 QUARANTINE_CONTROL = "sink_watch_control"
+# Reading the sink group's lag asks the broker; a down broker must not hold the watch long.
+LAG_TIMEOUT_S = 2.0
 
 
 # --- 1 + 2. task supervision and quarantine ------------------------------------------------
@@ -60,15 +65,21 @@ class ConnectorSupervisor:
         """Look at the connector; restart or quarantine what failed (when the back-off allows).
         Returns the state seen: RUNNING, FAILED, MISSING, STOPPED, UNREACHABLE, …"""
         try:
-            return self._check()
+            state = self._check()
         except (DependencyUnavailableError, ConnectRequestError) as exc:
             log.warning("sink check failed", error=str(exc))
-            return "UNREACHABLE"
+            state = "UNREACHABLE"
+        metrics.CHECKS.labels(state).inc()
+        metrics.CONNECTOR_RUNNING.set(state == "RUNNING")
+        return state
 
     def _check(self) -> str:
         status = self.connector.status()
         if status is None:
             return "MISSING"
+        metrics.FAILED_TASKS.set(len(status.failed_tasks))
+        for state in metrics.TASK_STATES:
+            metrics.TASKS.labels(state).set(sum(task.get("state") == state for task in status.tasks))
         if status.state == "STOPPED" and self.quarantine.resume_if_left_stopped():
             return "RESUMED"
         if status.state != "FAILED" and not status.failed_tasks:
@@ -100,6 +111,7 @@ class ConnectorSupervisor:
         )
         self.connector.restart_failed()
         self.restarts += 1
+        metrics.TASK_RESTARTS.inc()
         return "FAILED"
 
     def _store_answers(self) -> bool:
@@ -120,6 +132,10 @@ class ConnectorSupervisor:
             return
         self.quarantines += 1
         self._offsets_at_last_failure = None
+        metrics.QUARANTINES.inc()
+        metrics.QUARANTINE_WRITTEN.inc(report.written + report.already_stored)
+        for _, _, reason in report.dead_lettered:
+            metrics.DEAD_LETTERED.labels(reason).inc()
         log.warning(
             "sink quarantine done",
             connector=self.connector.name,
@@ -156,21 +172,26 @@ def run_sink_watch(settings: Settings, stop: threading.Event) -> None:
     next_check = 0.0
     last_report = time.monotonic()
     heartbeat = Heartbeat(settings.heartbeat_file)
+    sink_lag = PartitionGauge(metrics.SINK_LAG, "sink lag", settings.metrics_lag_interval_s)
     try:
-        while not stop.is_set():
-            heartbeat.beat()
-            if time.monotonic() >= next_check:
-                supervisor.check_once()
-                next_check = time.monotonic() + settings.sink_watch_interval_s
-            try:
-                reconciler.poll_once(timeout_s=min(1.0, settings.sink_watch_interval_s))
-            except (DependencyUnavailableError, DeliveryError) as exc:
-                log.warning("reconciliation paused", error=str(exc))
-                stop.wait(2.0)
-            if time.monotonic() - last_report > 10 and reconciler.verdicts:
-                log.info("sink dead letters reconciled", restarts=supervisor.restarts, **reconciler.verdicts)
-                reconciler.verdicts.clear()
-                last_report = time.monotonic()
+        with observer(settings, f"connect-{settings.connector_name}") as sink_group:
+            while not stop.is_set():
+                heartbeat.beat()
+                if time.monotonic() >= next_check:
+                    supervisor.check_once()
+                    next_check = time.monotonic() + settings.sink_watch_interval_s
+                sink_lag.refresh_if_due(lambda: committed_lag(sink_group, settings.sink_topic, LAG_TIMEOUT_S))
+                try:
+                    reconciler.poll_once(timeout_s=min(1.0, settings.sink_watch_interval_s))
+                except (DependencyUnavailableError, DeliveryError) as exc:
+                    log.warning("reconciliation paused", error=str(exc))
+                    stop.wait(2.0)
+                if time.monotonic() - last_report > 10 and reconciler.verdicts:
+                    log.info(
+                        "sink dead letters reconciled", restarts=supervisor.restarts, **reconciler.verdicts
+                    )
+                    reconciler.verdicts.clear()
+                    last_report = time.monotonic()
     finally:
         reconciler.close()
         mongo.close()

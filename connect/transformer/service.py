@@ -35,12 +35,14 @@ from authtrail.backoff import Backoff
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
 from authtrail.heartbeat import Heartbeat
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
-from authtrail.kafka.offsets import BatchSpan, commit_stored
+from authtrail.kafka.offsets import BatchSpan, assigned_lag, commit_stored
 from authtrail.kafka.records import RawMessage, is_record, raw_message
 from authtrail.logs import get_logger
+from authtrail.metrics import PartitionGauge
 from authtrail.periodic_counts import PeriodicCounts
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter_headers
+from connect.transformer import metrics
 from connect.transformer.event_transformer import EventTransformer, Forward, Outcome, RecordProcessor
 
 log = get_logger(__name__)
@@ -72,6 +74,7 @@ class TransformerService:
         self._internal_errors_in_a_row = 0
         self._backoff = Backoff(first_s=0.5, max_s=MAX_BACKOFF_S)
         self._sleep = sleep
+        self._lag = PartitionGauge(metrics.CONSUMER_LAG, "consumer lag", settings.metrics_lag_interval_s)
 
     # --- the loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -96,6 +99,7 @@ class TransformerService:
                     self.handle_batch(batch)
                 self.producer.poll(0)
                 self._log_stats_if_due()
+                self._lag.refresh_if_due(lambda: assigned_lag(self.consumer))
             clean = True
         finally:
             self._shutdown(clean)
@@ -106,22 +110,28 @@ class TransformerService:
         records = [raw_message(m) for m in batch if self._is_event(m)]
         if not records:
             return True
+        started = time.perf_counter()
         span = BatchSpan.of(records)
         try:
             outcomes = [self._outcome(record) for record in records]
         except DependencyUnavailableError as exc:
-            self._redo_later(span, f"{exc.component} unavailable: {exc.detail}")
+            self._redo_later(
+                span, f"{exc.component} unavailable: {exc.detail}", metrics.DEPENDENCY_UNAVAILABLE
+            )
             return False
         for record, outcome in zip(records, outcomes, strict=True):
             self._emit(record, outcome)
         try:
             self.producer.flush(FLUSH_TIMEOUT_S)
         except DeliveryError as exc:
-            self._redo_later(span, str(exc))
+            metrics.DELIVERY_FAILURES.inc(exc.failed + exc.unacknowledged)
+            self._redo_later(span, str(exc), metrics.DELIVERY_FAILED)
             return False
         self.consumer.store_offsets(offsets=span.next_offsets())
         self.counts["batches"] += 1
         self._backoff.succeeded()
+        metrics.BATCH_DURATION.observe(time.perf_counter() - started)
+        metrics.BATCH_RECORDS.observe(len(records))
         return True
 
     # --- one record ----------------------------------------------------------------------
@@ -137,6 +147,7 @@ class TransformerService:
 
     def _internal_error(self, raw: RawMessage, exc: Exception) -> Failure:
         self._internal_errors_in_a_row += 1
+        metrics.INTERNAL_ERRORS.inc()
         log.error(
             "record failed unexpectedly",
             topic=raw.topic,
@@ -157,6 +168,7 @@ class TransformerService:
         if isinstance(outcome, Forward):
             self.producer.produce(self.settings.sink_topic, outcome.key, outcome.value)
             self.counts["forwarded"] += 1
+            metrics.FORWARDED.inc()
         elif isinstance(outcome, Failure):
             headers = dead_letter_headers(
                 outcome, raw.topic, raw.partition, raw.offset, raw.timestamp_ms, list(raw.headers)
@@ -164,21 +176,25 @@ class TransformerService:
             self.producer.produce(self.settings.dlq_topic, raw.key, raw.value, headers)
             self.counts["dead_lettered"] += 1
             self.dead_letter_reasons[outcome.reason] += 1
+            metrics.DEAD_LETTERED.labels(outcome.reason).inc()
         else:
             self.counts["dropped"] += 1
+            metrics.DROPPED.inc()
 
     def _is_event(self, message: Message) -> bool:
         if not is_record(message, TransformerError):
             return False
         self.counts["consumed"] += 1
+        metrics.CONSUMED.inc()
         return True
 
     # --- failure handling ----------------------------------------------------------------
-    def _redo_later(self, span: BatchSpan, why: str) -> None:
+    def _redo_later(self, span: BatchSpan, why: str, cause: str) -> None:
         """Rewind every partition of the batch and back off; the batch is redone, never skipped."""
         span.rewind(self.consumer)
         delay_s = self._backoff.failed()
         self.counts["rewinds"] += 1
+        metrics.REWINDS.labels(cause).inc()
         log.warning("batch will be redone", reason=why, partitions=len(span.first), backoff_s=delay_s)
         self._sleep(delay_s)
 

@@ -1,7 +1,8 @@
 """Fetch and build the local stack's servers once, into a per-user cache keyed by version.
 
 * Maven Central (one ``mvn`` call on ``pom.xml``): Kafka broker + Connect jars, the
-  MongoDB Kafka connector, PostgreSQL binaries for the Schema Registry's storage.
+  MongoDB Kafka connector, PostgreSQL binaries for the Schema Registry's storage, the
+  Prometheus JMX exporter's Java agent (sha256 pinned in ``versions.py``).
 * Go module proxy: FerretDB and the AxonOps Schema Registry, built with the local Go.
   FerretDB is built with the stack's pushdown patch (``ferretdb/pushdown.patch``, checksum
   pinned in ``versions.py``) and cached by release and patch hash.
@@ -39,6 +40,7 @@ class Artifacts:
     postgres_home: Path
     ferretdb: Path
     schema_registry: Path
+    jmx_agent: Path  # the Prometheus JMX exporter's Java agent jar
 
 
 def ensure_artifacts(cache_dir: Path) -> Artifacts:
@@ -49,9 +51,11 @@ def ensure_artifacts(cache_dir: Path) -> Artifacts:
         kafka_libs = maven_out / f"kafka-{versions.kafka_version()}" / "libs"
         plugins = maven_out / f"connect-plugins-{versions.mongo_connector_version()}"
         postgres_jar_dir = maven_out / f"postgres-{versions.postgres_version()}"
-        if not all(_complete(p) for p in (kafka_libs, plugins, postgres_jar_dir)):
+        jmx_dir = maven_out / f"jmx-exporter-{versions.jmx_exporter_version()}"
+        if not all(_complete(p) for p in (kafka_libs, plugins, postgres_jar_dir, jmx_dir)):
             _fetch_maven(cache_dir, maven_out)
-            for path in (kafka_libs, plugins, postgres_jar_dir):
+            versions.check_jmx_agent(jmx_dir / versions.jmx_agent_jar_name())
+            for path in (kafka_libs, plugins, postgres_jar_dir, jmx_dir):
                 _mark(path)
         postgres_home = _extract_postgres(
             postgres_jar_dir, cache_dir / f"postgres-{versions.postgres_version()}"
@@ -62,6 +66,8 @@ def ensure_artifacts(cache_dir: Path) -> Artifacts:
             postgres_home=postgres_home,
             ferretdb=_build_ferretdb(cache_dir),
             schema_registry=_build_registry(cache_dir),
+            # Checked on every start, cached or not, as the FerretDB patch is.
+            jmx_agent=versions.check_jmx_agent(jmx_dir / versions.jmx_agent_jar_name()),
         )
 
 
@@ -69,8 +75,8 @@ def _fetch_maven(cache_dir: Path, out: Path) -> None:
     mvn = _require_tool("mvn", "Maven")
     with step(
         f"fetching Kafka {versions.kafka_version()}, mongo-kafka-connect "
-        f"{versions.mongo_connector_version()} and PostgreSQL {versions.postgres_version()} "
-        "from Maven Central"
+        f"{versions.mongo_connector_version()}, PostgreSQL {versions.postgres_version()} and the "
+        f"JMX exporter {versions.jmx_exporter_version()} from Maven Central"
     ):
         _run(
             [

@@ -99,6 +99,13 @@ class LocalStack:
     def _check_ports_free(self, servers: list[Server]) -> None:
         ports = [(s.name, s.port) for s in servers]
         ports.append(("kafka (controller)", self.settings.kafka_controller_port))
+        # The JMX exporter agents' ports: a JVM whose agent cannot bind exits at once.
+        for name, port in (
+            ("kafka (metrics, AUTHTRAIL_KAFKA_JMX_METRICS_PORT)", self.settings.kafka_jmx_metrics_port),
+            ("connect (metrics, AUTHTRAIL_CONNECT_JMX_METRICS_PORT)", self.settings.connect_jmx_metrics_port),
+        ):
+            if port:
+                ports.append((name, port))
         for name, port in ports:
             owner = name.split(" ")[0]
             if self.processes.running(owner) is None and port_in_use(port):

@@ -53,6 +53,12 @@ class IsolatedPipeline:
                 "connector_name": f"sink-{unique}",
                 "mongo_database": f"db_{unique}",
                 "connector_tasks_max": 1,
+                # Several pipelines (and a development `authtrail up`) share the machine: no
+                # metrics ports unless a test or benchmark asks for its own.
+                "transformer_metrics_port": 0,
+                "sink_watch_metrics_port": 0,
+                "sealer_metrics_port": 0,
+                "api_metrics_port": 0,
                 **overrides,
             }
         )

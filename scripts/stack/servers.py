@@ -117,7 +117,13 @@ def _kafka(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
         name="kafka",
         version=versions.kafka_version(),
         port=settings.kafka_port,
-        argv=_java_argv(artifacts, settings.kafka_heap, home, ["kafka.Kafka", str(config)]),
+        argv=_java_argv(
+            artifacts,
+            settings.kafka_heap,
+            home,
+            ["kafka.Kafka", str(config)],
+            _jmx_agent(settings, artifacts, settings.kafka_jmx_metrics_port, "kafka.yml"),
+        ),
         ready=lambda: _kafka_ready(settings),
         prepare=prepare,
     )
@@ -174,6 +180,7 @@ def _connect(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server
             settings.connect_heap,
             home,
             ["org.apache.kafka.connect.cli.ConnectDistributed", str(config)],
+            _jmx_agent(settings, artifacts, settings.connect_jmx_metrics_port, "connect.yml"),
         ),
         ready=lambda: _connect_ready(settings),
         prepare=prepare,
@@ -382,7 +389,17 @@ def _store_ready(settings: Settings) -> bool:
 
 
 # --- helpers -----------------------------------------------------------------------------
-def _java_argv(artifacts: Artifacts, heap: str, home: Path, main: list[str]) -> list[str]:
+def _jmx_agent(settings: Settings, artifacts: Artifacts, port: int, rules: str) -> list[str]:
+    """The Prometheus JMX exporter's Java agent serving this JVM's metrics (the rules of
+    ``scripts/stack/jmx/<rules>``) on ``metrics_host:port``; nothing when the port is 0."""
+    if not port:
+        return []
+    return [f"-javaagent:{artifacts.jmx_agent}={settings.metrics_host}:{port}:{versions.JMX_RULES / rules}"]
+
+
+def _java_argv(
+    artifacts: Artifacts, heap: str, home: Path, main: list[str], options: list[str] | None = None
+) -> list[str]:
     java = shutil.which("java")
     if java is None:
         raise StackError("java is not on PATH; Kafka and Kafka Connect need Java 17")
@@ -394,6 +411,7 @@ def _java_argv(artifacts: Artifacts, heap: str, home: Path, main: list[str]) -> 
         "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+        *(options or []),
         "-cp",
         f"{artifacts.kafka_libs}/*",
         *main,

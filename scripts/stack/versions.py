@@ -24,6 +24,11 @@ FERRETDB_PATCH_SHA256 = "8883a8f1d39db1666e663d39765e2a09ad6c1c96d52cf6a93b6a97f
 REGISTRY_MODULE = "github.com/axonops/axonops-schema-registry"
 # v0.2.1 is the newest tag the Go module proxy serves here (later tags answer 403).
 REGISTRY_VERSION = "v0.2.1"
+# The Prometheus JMX exporter's Java agent (version in pom.xml): the sha256 of its jar, checked
+# after every fetch, and the same pin the container images' `ADD --checksum` carry.
+JMX_EXPORTER_SHA256 = "7d61f737fd661610ccc14aea79764faa1ea94a340cbc8f0029b3d2edea3d80c1"
+# Its rules, one file per JVM: what of Kafka's and Connect's JMX becomes which metric.
+JMX_RULES = Path(__file__).with_name("jmx")
 
 
 @cache
@@ -44,6 +49,25 @@ def mongo_connector_version() -> str:
 
 def postgres_version() -> str:
     return pom_properties()["postgres.version"]
+
+
+def jmx_exporter_version() -> str:
+    return pom_properties()["jmx.exporter.version"]
+
+
+def jmx_agent_jar_name() -> str:
+    return f"jmx_prometheus_javaagent-{jmx_exporter_version()}.jar"
+
+
+def check_jmx_agent(jar: Path) -> Path:
+    """The agent's jar, once its sha256 matches the pin (Maven checks only a SHA-1, and warns)."""
+    actual = hashlib.sha256(jar.read_bytes()).hexdigest()
+    if actual != JMX_EXPORTER_SHA256:
+        raise StackError(
+            f"{jar} has sha256 {actual}, but scripts/stack/versions.py pins {JMX_EXPORTER_SHA256}: "
+            "delete it to fetch it again, or review a version change and update JMX_EXPORTER_SHA256"
+        )
+    return jar
 
 
 def ferretdb_build_version() -> str:

@@ -23,6 +23,7 @@ from scripts.stack.servers import Layout, stack_servers
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 CONNECT_DOCKERFILE = PROJECT_ROOT / "docker" / "connect.Dockerfile"
+KAFKA_DOCKERFILE = PROJECT_ROOT / "docker" / "kafka.Dockerfile"
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,7 @@ def test_every_image_is_pinned(compose) -> None:
         image = service["image"]
         tag = image.rsplit(":", 1)[1] if ":" in image.split("/")[-1] else ""
         assert tag not in ("", "latest"), f"{name}: {image} is not pinned"
-    for dockerfile in (DOCKERFILE, CONNECT_DOCKERFILE):
+    for dockerfile in (DOCKERFILE, CONNECT_DOCKERFILE, KAFKA_DOCKERFILE):
         for base in re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.MULTILINE):
             assert re.search(r":[\w.-]+$", base), f"{dockerfile.name}: FROM {base} has no tag"
             assert not base.endswith(":latest"), f"{dockerfile.name}: FROM {base}"
@@ -110,7 +111,8 @@ def test_every_image_is_pinned(compose) -> None:
 def test_versions_in_containers_are_the_local_stacks(compose) -> None:
     connect = CONNECT_DOCKERFILE.read_text()
     assert f"FROM apache/kafka:{versions.kafka_version()}" in connect
-    assert compose["services"]["kafka"]["image"] == f"apache/kafka:{versions.kafka_version()}"
+    assert f"FROM apache/kafka:{versions.kafka_version()}" in KAFKA_DOCKERFILE.read_text()
+    assert compose["services"]["kafka"]["build"]["dockerfile"] == "docker/kafka.Dockerfile"
     assert f"mongo-kafka-connect-{versions.mongo_connector_version()}-all.jar" in connect
     assert "--checksum=sha256:" in connect
 
@@ -145,7 +147,9 @@ def test_the_container_and_the_readme_install_the_same_dependencies() -> None:
     assert not list(PROJECT_ROOT.glob("requirements*.txt")), "a second list of dependencies would drift"
 
 
-@pytest.mark.parametrize("dockerfile", [DOCKERFILE, CONNECT_DOCKERFILE], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "dockerfile", [DOCKERFILE, CONNECT_DOCKERFILE, KAFKA_DOCKERFILE], ids=lambda p: p.name
+)
 def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
     result = subprocess.run([hadolint, str(dockerfile)], capture_output=True, text=True, check=False)
@@ -177,5 +181,10 @@ def _no_artifacts(root: Path) -> Any:
     from scripts.stack.artifacts import Artifacts
 
     return Artifacts(
-        kafka_libs=root, connect_plugins=root, postgres_home=root, ferretdb=root, schema_registry=root
+        kafka_libs=root,
+        connect_plugins=root,
+        postgres_home=root,
+        ferretdb=root,
+        schema_registry=root,
+        jmx_agent=root / "agent.jar",
     )
