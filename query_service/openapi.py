@@ -24,9 +24,10 @@ from query_service.openapi_schemas import (
     UNAVAILABLE,
     URI_TOO_LONG,
     error_response,
+    id_path_parameter,
     json_response,
 )
-from query_service.params import ID_PATTERN, MAX_RESULT_WINDOW, ParamSpec, export_specs, parameter_specs
+from query_service.params import MAX_RESULT_WINDOW, ParamSpec, export_specs, parameter_specs
 
 BEARER: list[dict[str, list[str]]] = [{"apiKey": []}]
 SCOPED = (
@@ -156,15 +157,7 @@ def openapi_document(max_per_page: int, server_url: str) -> dict[str, Any]:
                         "never told apart. Takes no query parameters."
                     ),
                     "security": BEARER,
-                    "parameters": [
-                        {
-                            "name": "id",
-                            "in": "path",
-                            "required": True,
-                            "description": "The event's id.",
-                            "schema": {"type": "string", "pattern": ID_PATTERN},
-                        }
-                    ],
+                    "parameters": [id_path_parameter()],
                     "responses": _guarded(
                         {
                             "200": json_response("The event.", {"$ref": "#/components/schemas/AuditEvent"}),

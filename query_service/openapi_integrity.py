@@ -14,9 +14,9 @@ from query_service.openapi_schemas import (
     UNAVAILABLE,
     URI_TOO_LONG,
     error_response,
+    id_path_parameter,
     json_response,
 )
-from query_service.params import ID_PATTERN
 
 HEX_32 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 PROOF = {"type": "array", "items": HEX_32, "description": "Hashes, lowest level first (RFC 9162)."}
@@ -211,16 +211,7 @@ def integrity_paths(
                 "description": "404 not_found: no such event for this key; 404 not_sealed: no checkpoint "
                 "covers it yet, or none has the tree_size asked for (Retry-After).",
                 "security": bearer,
-                "parameters": [
-                    {
-                        "name": "id",
-                        "in": "path",
-                        "required": True,
-                        "description": "The event's id.",
-                        "schema": {"type": "string", "pattern": ID_PATTERN},
-                    },
-                    *query_parameters(proof_specs()),
-                ],
+                "parameters": [id_path_parameter(), *query_parameters(proof_specs())],
                 "responses": guarded(
                     {
                         "200": json_response("The proof.", ref("InclusionProof")),

@@ -6,6 +6,7 @@ from typing import Any
 
 from authtrail.audit_event import AUDIT_EVENT_FIELDS
 from query_service.export_format import CSV_COLUMNS
+from query_service.params import ID_PATTERN
 
 ERROR = {
     "type": "object",
@@ -103,6 +104,17 @@ CURSOR_PAGE = {
 }
 STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
 COLUMNS = ", ".join(CSV_COLUMNS)
+
+
+def id_path_parameter() -> dict[str, Any]:
+    """``{id}`` in a path: an event's id."""
+    return {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "description": "The event's id.",
+        "schema": {"type": "string", "pattern": ID_PATTERN},
+    }
 
 
 def error_response(description: str) -> dict[str, Any]:

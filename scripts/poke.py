@@ -73,11 +73,7 @@ def connector(settings: Settings) -> str:
 
 
 def transformer(settings: Settings) -> str:
-    members = group_members(settings, settings.transformer_group, TIMEOUT_S)
-    lag = consumer_lag(settings, settings.transformer_group, settings.raw_topic)
-    if not members:
-        raise RuntimeError(f"no transformer is consuming (group {settings.transformer_group}, lag {lag})")
-    return f"{members} member(s), lag {lag}"
+    return _consuming(settings, "transformer", settings.transformer_group, settings.raw_topic)
 
 
 def sink_watch(settings: Settings) -> str:
@@ -90,10 +86,15 @@ def sink_watch(settings: Settings) -> str:
 
 def sealer(settings: Settings) -> str:
     """Without it, accepted events are not sealed into their companies' logs (docs/integrity.md)."""
-    members = group_members(settings, settings.sealer_group, TIMEOUT_S)
-    lag = consumer_lag(settings, settings.sealer_group, settings.sink_topic)
+    return _consuming(settings, "sealer", settings.sealer_group, settings.sink_topic)
+
+
+def _consuming(settings: Settings, service: str, group: str, topic: str) -> str:
+    """A service that consumes ``topic`` in ``group``: up while the group has a member."""
+    members = group_members(settings, group, TIMEOUT_S)
+    lag = consumer_lag(settings, group, topic)
     if not members:
-        raise RuntimeError(f"no sealer is running (group {settings.sealer_group}, lag {lag})")
+        raise RuntimeError(f"no {service} is consuming (group {group}, lag {lag})")
     return f"{members} member(s), lag {lag}"
 
 
