@@ -88,7 +88,7 @@ def verify(
 ) -> None:
     """Verify a company's events against its signed checkpoints (exit 0 when everything holds)."""
     settings = get_settings()
-    configure_logging(settings, "verify", console_level="WARNING")
+    configure_logging(settings, "verify", console_level="ERROR")
     if (company is None) == (offline is None):
         raise typer.BadParameter("give --company (live) or --offline DIR, not both")
     keys = [load_public_key(path) for path in (public_key or settings.public_key_paths)]
