@@ -1,7 +1,8 @@
 """``authtrail bench sustained``: the seed's load test — a steady rate for a while.
 
 A fresh, isolated pipeline on the local stack (its own topics, group, connector, database;
-its transformer and sink watch as processes) receives ``rate`` events/s for ``duration`` s.
+its transformer, sink watch and sealer as processes, as `authtrail up` runs them) receives
+``rate`` events/s for ``duration`` s.
 Reported: sent / acked / stored (must be equal), consumer lag over time, and produce →
 queryable latency percentiles from sampled events.
 
@@ -53,6 +54,7 @@ def run(settings: Settings, rate: float, duration: float, sample_every: int = PR
             pipe.deploy()
             pipe.start("transformer")
             pipe.start("sink-watch")
+            pipe.start("sealer")  # as `authtrail up` runs it: the seed's load on the whole system
         figures = drive(pipe, rate, duration, sample_every)
         result.figures.update(figures)
     finally:
