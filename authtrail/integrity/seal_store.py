@@ -18,9 +18,9 @@ stay insert-only and untouched.
                            flight (:mod:`authtrail.integrity.sealing`)
 =========================  ===============================================================
 
-Hashes are lowercase hex, as the API serves them. Lookups the API needs — an event's leaf
-(by ``_id``), a node (by ``_id``), a leaf at a position and a company's leaves or checkpoints
-in order (by ``position``) — are single-document reads or one index range.
+Hashes are lowercase hex, as the API serves them. What the API reads
+(``query_service/seal_reads.py``) — an event's leaf and a node by ``_id``, a company's leaves or
+checkpoints in order by ``position`` — are single-document reads or one index range.
 
 **Why a ``position`` string next to ``(company_id, index)``.** The unique index is the
 guarantee; ``position`` — ``"<company_id>:<index, 15 digits>"``, so text order is index order
@@ -42,8 +42,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from authtrail.errors import DependencyUnavailableError
 from authtrail.integrity.checkpoint import SignedCheckpoint
 from authtrail.integrity.merkle import CompactRangeState, NodeHash
-from authtrail.integrity.merkle import root as merkle_root
-from authtrail.integrity.sealing import STORED_NODE_LEVEL, StoredLeaf, TreeRecord
+from authtrail.integrity.sealing import StoredLeaf, TreeRecord
 from authtrail.logs import get_logger
 
 log = get_logger(__name__)
@@ -208,13 +207,6 @@ class MongoSealStore:
             raise _unavailable(exc) from exc
         return _leaf(doc) if doc else None
 
-    def leaf_at(self, company_id: int, index: int) -> StoredLeaf | None:
-        try:
-            doc = self.leaves.find_one({"position": position_key(company_id, index)})
-        except PyMongoError as exc:
-            raise _unavailable(exc) from exc
-        return _leaf(doc) if doc else None
-
     def leaves_from(self, company_id: int, index: int) -> list[StoredLeaf]:
         try:
             found = self.leaves.find({"position": positions_between(company_id, index)}).sort(
@@ -252,29 +244,6 @@ class MongoSealStore:
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
 
-    def node_hash(self, company_id: int, level: int, index: int) -> bytes | None:
-        """A perfect subtree's hash: a leaf, a stored node, or one folded from its leaves (below
-        ``STORED_NODE_LEVEL``); None if the store lacks it."""
-        if level == 0:
-            leaf = self.leaf_at(company_id, index)
-            return leaf.leaf_hash if leaf else None
-        if level < STORED_NODE_LEVEL:
-            start, stop = index << level, (index + 1) << level
-            try:
-                found = list(
-                    self.leaves.find({"position": positions_between(company_id, start, stop)}).sort(
-                        "position", ASCENDING
-                    )
-                )
-            except PyMongoError as exc:
-                raise _unavailable(exc) from exc
-            return fold_leaves(found, stop - start)
-        try:
-            doc = self.nodes.find_one({"_id": node_id(company_id, level, index)})
-        except PyMongoError as exc:
-            raise _unavailable(exc) from exc
-        return bytes.fromhex(doc["hash"]) if doc else None
-
     # --- checkpoints ------------------------------------------------------------------------
     def checkpoint_following(self, company_id: int, previous: str | None) -> SignedCheckpoint | None:
         try:
@@ -304,28 +273,6 @@ class MongoSealStore:
             except PyMongoError as exc:
                 raise _unavailable(exc) from exc
         return stored
-
-
-class StoredNodes:
-    """One company's perfect nodes as :func:`authtrail.integrity.merkle.inclusion_proof_from`
-    reads them; a node missing from the store is an error (the proof cannot be made)."""
-
-    def __init__(self, store: MongoSealStore, company_id: int) -> None:
-        self.store = store
-        self.company_id = company_id
-
-    def node_hash(self, level: int, index: int) -> bytes:
-        digest = self.store.node_hash(self.company_id, level, index)
-        if digest is None:
-            raise LookupError(f"company {self.company_id} has no stored node ({level}, {index})")
-        return digest
-
-
-def fold_leaves(leaves: Sequence[Mapping[str, Any]], count: int) -> bytes | None:
-    """The root of a perfect subtree from its leaf documents in order (None if any is missing)."""
-    if len(leaves) != count:
-        return None
-    return merkle_root([bytes.fromhex(leaf["leaf_hash"]) for leaf in leaves])
 
 
 def signed_checkpoint(doc: Mapping[str, Any]) -> SignedCheckpoint:
