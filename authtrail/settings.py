@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # How long a crashed transformer's partitions wait before another member takes them over.
 
     transformer_session_timeout_ms: int = Field(10_000, ge=1000)
+    # A consuming service (transformer, sealer, sink watch) without partitions this long asks
+    # the coordinator whether it is still in its group, and rejoins with a new consumer if not
+    # (authtrail/kafka/rejoin.py: librdkafka can lose its group after a broker restart for good).
+    kafka_consumer_rejoin_after_s: float = Field(30.0, gt=0)
     # One record failing with an unexpected error is dead-lettered (internal_error, kept for
     # replay); this many in a row is a bug, not bad data: the transformer stops instead.
     transformer_max_internal_errors_in_a_row: int = Field(20, ge=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from authtrail.kafka.rejoin import REJOINS_HELP
 from authtrail.metrics import LATENCY_BUCKETS_S
 
 CONSUMED = Counter("authtrail_sealer_records_consumed_total", "Records consumed from the sink topic.")
@@ -52,3 +53,4 @@ CONSUMER_LAG = Gauge(
     "Records of the sink topic after this sealer's position (not sealed yet), per assigned partition.",
     ["partition"],
 )
+GROUP_REJOINS = Counter("authtrail_sealer_group_rejoins_total", REJOINS_HELP)

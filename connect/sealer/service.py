@@ -39,6 +39,7 @@ from authtrail.integrity.seal_store import MongoSealStore
 from authtrail.integrity.sealing import Sealable, Sealer, decode_sealable
 from authtrail.kafka.offsets import BatchSpan, assigned_lag, commit_stored
 from authtrail.kafka.records import RawMessage, is_record, raw_message
+from authtrail.kafka.rejoin import GroupRejoin
 from authtrail.logs import get_logger
 from authtrail.metrics import PartitionGauge
 from authtrail.periodic_counts import PeriodicCounts
@@ -65,11 +66,13 @@ class SealerService:
         checkpointer: Checkpointer,
         consumer: Consumer,
         sleep: Callable[[float], None] = time.sleep,
+        rejoin: GroupRejoin | None = None,
     ) -> None:
         self.settings = settings
         self.sealer = sealer
         self.checkpointer = checkpointer
         self.consumer = consumer
+        self._rejoin = rejoin
         self.counts = PeriodicCounts(rate_of="sealed", every_s=STATUS_EVERY_S)
         self._backoff = Backoff(first_s=0.5, max_s=MAX_BACKOFF_S)
         self._sleep = sleep
@@ -82,7 +85,7 @@ class SealerService:
         heartbeat = Heartbeat(self.settings.heartbeat_file)
         try:
             self._recover(stop)
-            self.consumer.subscribe([self.settings.sink_topic], on_revoke=self._on_revoke)
+            self.subscribe(self.consumer)
             log.info(
                 "sealer started",
                 sink_topic=self.settings.sink_topic,
@@ -107,6 +110,8 @@ class SealerService:
                     self._checkpoint()
                 self._log_status_if_due()
                 self._lag.refresh_if_due(lambda: assigned_lag(self.consumer))
+                if self._rejoin is not None:
+                    self.consumer = self._rejoin.check(self.consumer)
             clean = True
         finally:
             self._shutdown(clean)
@@ -230,6 +235,9 @@ class SealerService:
                 largest_tree=max(s.checkpoint.tree_size for s in signed),
             )
 
+    def subscribe(self, consumer: Consumer) -> None:
+        consumer.subscribe([self.settings.sink_topic], on_revoke=self._on_revoke)
+
     def _on_revoke(self, consumer: Consumer, partitions: list[Any]) -> None:
         commit_stored(consumer, "revoke")
 
@@ -261,18 +269,32 @@ def build_service(settings: Settings) -> tuple[SealerService, MongoClient[dict[s
     )
     store = MongoSealStore(mongo[settings.mongo_database])
     store.ensure_indexes()
-    consumer = Consumer(
-        consumer_config(
-            settings,
-            settings.sealer_group,
-            "authtrail-sealer",
-            **{
-                "session.timeout.ms": settings.transformer_session_timeout_ms,
-                "heartbeat.interval.ms": 1000,
-                "queued.min.messages": settings.sealer_batch_size * 2,
-                "queued.max.messages.kbytes": 16_384,
-            },
+
+    def new_consumer() -> Consumer:
+        return Consumer(
+            consumer_config(
+                settings,
+                settings.sealer_group,
+                "authtrail-sealer",
+                **{
+                    "session.timeout.ms": settings.transformer_session_timeout_ms,
+                    "heartbeat.interval.ms": 1000,
+                    "queued.min.messages": settings.sealer_batch_size * 2,
+                    "queued.max.messages.kbytes": 16_384,
+                },
+            )
         )
+
+    service: SealerService
+    rejoin = GroupRejoin.for_service(
+        settings,
+        "sealer",
+        settings.sealer_group,
+        new_consumer,
+        lambda c: service.subscribe(c),
+        metrics.GROUP_REJOINS,
     )
-    service = SealerService(settings, Sealer(store), Checkpointer(store, private_key), consumer)
+    service = SealerService(
+        settings, Sealer(store), Checkpointer(store, private_key), new_consumer(), rejoin=rejoin
+    )
     return service, mongo

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from authtrail.kafka.rejoin import REJOINS_HELP
 from authtrail.metrics import LATENCY_BUCKETS_S
 
 CONNECTOR_RUNNING = Gauge(
@@ -70,3 +71,4 @@ SINK_LAG = Gauge(
     "Records of the sink topic the connector has not committed yet, per partition.",
     ["partition"],
 )
+GROUP_REJOINS = Counter("authtrail_sink_watch_group_rejoins_total", REJOINS_HELP)

@@ -22,6 +22,7 @@ from authtrail.kafka.clients import consumer_config, producer_config
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
 from authtrail.kafka.offsets import BatchSpan, commit_stored
 from authtrail.kafka.records import RawMessage, header_map, raw_message
+from authtrail.kafka.rejoin import GroupRejoin
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter_headers
@@ -40,18 +41,27 @@ class SinkDlqReconciler:
     def __init__(self, settings: Settings, writer: SinkWriter) -> None:
         self.settings = settings
         self.writer = writer
-        self.consumer = Consumer(
-            consumer_config(settings, f"{settings.connector_name}-reconciler", "authtrail-sink-watch")
-        )
+        self.group = f"{settings.connector_name}-reconciler"
+        self.consumer = self._new_consumer()
         self.producer = CheckedProducer(producer_config(settings, "authtrail-sink-watch"))
         self.verdicts: Counter[str] = Counter()
+        self._rejoin = GroupRejoin.for_service(
+            settings, "sink-watch", self.group, self._new_consumer, self._subscribe, metrics.GROUP_REJOINS
+        )
 
     def start(self) -> None:
-        self.consumer.subscribe([self.settings.sink_dlq_topic])
+        self._subscribe(self.consumer)
+
+    def _new_consumer(self) -> Consumer:
+        return Consumer(consumer_config(self.settings, self.group, "authtrail-sink-watch"))
+
+    def _subscribe(self, consumer: Consumer) -> None:
+        consumer.subscribe([self.settings.sink_dlq_topic])
 
     def poll_once(self, timeout_s: float = 1.0) -> int:
         """Reconcile one batch; its offsets are stored only once every dead letter it produced
         was acknowledged. On any failure the batch is rewound and redone later."""
+        self.consumer = self._rejoin.check(self.consumer)
         raws = [
             raw_message(m)
             for m in self.consumer.consume(num_messages=RECONCILE_BATCH, timeout=timeout_s)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from authtrail.kafka.rejoin import REJOINS_HELP
 from authtrail.metrics import LATENCY_BUCKETS_S
 
 CONSUMED = Counter(
@@ -61,3 +62,4 @@ CONSUMER_LAG = Gauge(
 # Causes of a rewind: a bounded set.
 DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
 DELIVERY_FAILED = "delivery_failed"
+GROUP_REJOINS = Counter("authtrail_transformer_group_rejoins_total", REJOINS_HELP)

@@ -37,6 +37,7 @@ from authtrail.heartbeat import Heartbeat
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
 from authtrail.kafka.offsets import BatchSpan, assigned_lag, commit_stored
 from authtrail.kafka.records import RawMessage, is_record, raw_message
+from authtrail.kafka.rejoin import GroupRejoin
 from authtrail.logs import get_logger
 from authtrail.metrics import PartitionGauge
 from authtrail.periodic_counts import PeriodicCounts
@@ -64,11 +65,13 @@ class TransformerService:
         consumer: Consumer,
         producer: CheckedProducer,
         sleep: Callable[[float], None] = time.sleep,
+        rejoin: GroupRejoin | None = None,
     ) -> None:
         self.settings = settings
         self.transformer = transformer
         self.consumer = consumer
         self.producer = producer
+        self._rejoin = rejoin
         self.counts = PeriodicCounts(rate_of="consumed", every_s=STATS_EVERY_S)
         self.dead_letter_reasons: Counter[str] = Counter()
         self._internal_errors_in_a_row = 0
@@ -78,7 +81,7 @@ class TransformerService:
 
     # --- the loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        self.consumer.subscribe([self.settings.raw_topic], on_revoke=self._on_revoke)
+        self.subscribe(self.consumer)
         log.info(
             "transformer started",
             raw_topic=self.settings.raw_topic,
@@ -100,6 +103,8 @@ class TransformerService:
                 self.producer.poll(0)
                 self._log_stats_if_due()
                 self._lag.refresh_if_due(lambda: assigned_lag(self.consumer))
+                if self._rejoin is not None:
+                    self.consumer = self._rejoin.check(self.consumer)
             clean = True
         finally:
             self._shutdown(clean)
@@ -198,6 +203,9 @@ class TransformerService:
         log.warning("batch will be redone", reason=why, partitions=len(span.first), backoff_s=delay_s)
         self._sleep(delay_s)
 
+    def subscribe(self, consumer: Consumer) -> None:
+        consumer.subscribe([self.settings.raw_topic], on_revoke=self._on_revoke)
+
     def _on_revoke(self, consumer: Consumer, partitions: list[Any]) -> None:
         commit_stored(consumer, "revoke")
 
@@ -227,25 +235,37 @@ def build_service(settings: Settings) -> TransformerService:
     from authtrail.kafka.clients import consumer_config, producer_config
     from connect.transformer.event_codec import RegistrySchemas
 
-    transformer = EventTransformer.from_settings(settings, RegistrySchemas(settings.schema_registry_url))
-    consumer = Consumer(
-        consumer_config(
-            settings,
-            settings.transformer_group,
-            "authtrail-transformer",
-            **{
-                "session.timeout.ms": settings.transformer_session_timeout_ms,
-                "heartbeat.interval.ms": 1000,
-                # Prefetch a few batches, not librdkafka's default 100,000 records per partition:
-                # memory stays flat however far behind the transformer is.
-                "queued.min.messages": settings.transformer_batch_size * 2,
-                "queued.max.messages.kbytes": 16_384,
-            },
+    def new_consumer() -> Consumer:
+        return Consumer(
+            consumer_config(
+                settings,
+                settings.transformer_group,
+                "authtrail-transformer",
+                **{
+                    "session.timeout.ms": settings.transformer_session_timeout_ms,
+                    "heartbeat.interval.ms": 1000,
+                    # Prefetch a few batches, not librdkafka's default 100,000 records per partition:
+                    # memory stays flat however far behind the transformer is.
+                    "queued.min.messages": settings.transformer_batch_size * 2,
+                    "queued.max.messages.kbytes": 16_384,
+                },
+            )
         )
-    )
-    return TransformerService(
+
+    service: TransformerService
+    rejoin = GroupRejoin.for_service(
         settings,
-        transformer,
-        consumer,
-        CheckedProducer(producer_config(settings, "authtrail-transformer")),
+        "transformer",
+        settings.transformer_group,
+        new_consumer,
+        lambda c: service.subscribe(c),
+        metrics.GROUP_REJOINS,
     )
+    service = TransformerService(
+        settings,
+        EventTransformer.from_settings(settings, RegistrySchemas(settings.schema_registry_url)),
+        new_consumer(),
+        CheckedProducer(producer_config(settings, "authtrail-transformer")),
+        rejoin=rejoin,
+    )
+    return service

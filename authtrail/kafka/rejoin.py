@@ -1,0 +1,140 @@
+"""Rejoining a consumer group that librdkafka lost and does not rejoin by itself.
+
+After a broker restart that outlasts the session timeout, librdkafka's consumer normally
+rejoins its group on its own. Sometimes it does not: its JoinGroup to the coordinator times
+out and is retried forever, the consumer stays subscribed with no partitions, and the stream
+stalls while every process looks alive (librdkafka issues #2944, #3082, #3396). Seen in this
+project's fault suite with librdkafka 2.16.0 — a broker restart at 1,000 events/s: SESSTMOUT,
+``_ASSIGNMENT_LOST``, then ``GroupCoordinator: Timed out … 1 out-queue`` once a minute, never
+rejoined, events stalled until the transformer was restarted.
+
+:class:`GroupRejoin` is the watch every consuming service runs once per loop. A consumer that
+has had no partitions for ``after_s`` asks the group coordinator (an admin request) whether it
+is still a member; if the group does not list it, the consumer is closed and a fresh one
+subscribes. Nothing is lost or duplicated in effect: offsets are stored only after a batch's
+work was acknowledged, so a fresh member resumes from the group's last commit and at most a
+commit interval of records is redone (the store and the sealer are idempotent). A member the
+group lists but gives nothing to (more members than partitions) is left alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, KafkaException
+from prometheus_client import Counter
+
+from authtrail.kafka.clients import admin_client
+from authtrail.logs import get_logger
+from authtrail.settings import Settings
+
+log = get_logger(__name__)
+# Closing a stranded consumer may wait on the coordinator it lost; it is never waited on longer.
+CLOSE_TIMEOUT_S = 10.0
+DESCRIBE_TIMEOUT_S = 5.0
+
+REJOINS_HELP = "Consumers replaced because their group no longer listed them after a time without partitions."
+
+# (group, member id) → True/False, or None when the coordinator cannot be asked right now.
+MembershipCheck = Callable[[str, str], bool | None]
+
+
+def coordinator_membership(settings: Settings) -> MembershipCheck:
+    """Ask the group coordinator whether ``member_id`` is a member of ``group``."""
+
+    def is_member(group: str, member_id: str) -> bool | None:
+        admin = admin_client(settings)  # held until the answer: a future dies with its client
+        try:
+            described = admin.describe_consumer_groups([group], request_timeout=DESCRIBE_TIMEOUT_S)
+            members = described[group].result(timeout=DESCRIBE_TIMEOUT_S).members
+        except (KafkaException, TimeoutError) as exc:
+            log.info("group membership unknown", group=group, error=str(exc))
+            return None
+        return any(m.member_id == member_id for m in members)
+
+    return is_member
+
+
+class GroupRejoin:
+    """Replaces a consumer its group has forgotten; call :meth:`check` once per loop.
+    ``rejoins`` is the service's own counter (``authtrail_<service>_group_rejoins_total``)."""
+
+    def __init__(
+        self,
+        client: str,
+        group: str,
+        new_consumer: Callable[[], Consumer],
+        subscribe: Callable[[Consumer], None],
+        is_member: MembershipCheck,
+        after_s: float,
+        rejoins: Counter,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.rejoins = rejoins
+        self.group = group
+        self._new_consumer = new_consumer
+        self._subscribe = subscribe
+        self._is_member = is_member
+        self._after_s = after_s
+        self._clock = clock
+        self._unassigned_since: float | None = None
+
+    @classmethod
+    def for_service(
+        cls,
+        settings: Settings,
+        client: str,
+        group: str,
+        new_consumer: Callable[[], Consumer],
+        subscribe: Callable[[Consumer], None],
+        rejoins: Counter,
+    ) -> GroupRejoin:
+        return cls(
+            client,
+            group,
+            new_consumer,
+            subscribe,
+            coordinator_membership(settings),
+            settings.kafka_consumer_rejoin_after_s,
+            rejoins,
+        )
+
+    def check(self, consumer: Consumer) -> Consumer:
+        """``consumer``, or a freshly subscribed one if its group forgot it."""
+        now = self._clock()
+        if consumer.assignment():
+            self._unassigned_since = None
+            return consumer
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        if now - self._unassigned_since < self._after_s:
+            return consumer
+        member_id = consumer.memberid() or ""
+        listed = self._is_member(self.group, member_id) if member_id else False
+        self._unassigned_since = now  # asked at most once per interval
+        if listed is not False:  # a member given nothing, or the coordinator cannot say
+            return consumer
+        log.warning(
+            "consumer group lost; rejoining with a new consumer",
+            client=self.client,
+            group=self.group,
+            member_id=member_id or None,
+            unassigned_s=round(self._after_s, 1),
+        )
+        self.rejoins.inc()
+        _close_in_background(consumer)
+        fresh = self._new_consumer()
+        self._subscribe(fresh)
+        return fresh
+
+
+def _close_in_background(consumer: Consumer) -> None:
+    """Close without letting a coordinator the consumer lost hold the service up."""
+    closer = threading.Thread(target=consumer.close, name="close-stranded-consumer", daemon=True)
+    closer.start()
+    closer.join(CLOSE_TIMEOUT_S)
+    if closer.is_alive():
+        log.warning("stranded consumer did not close in time; left to close in the background")
