@@ -28,18 +28,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Thread
+from typing import Any, cast
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
+    Counter,
     Gauge,
+    Histogram,
     Metric,
     disable_created_metrics,
     start_http_server,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from pydantic import TypeAdapter, ValidationError
 
 from authtrail.errors import ConfigurationError
 from authtrail.logs import get_logger
@@ -56,6 +60,58 @@ MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # A lag read that failed is tried again after this many intervals.
 FAILED_REFRESH_BACKOFF = 6
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def _counting_enabled() -> bool:
+    """``AUTHTRAIL_METRICS_ENABLED`` (``Settings.metrics_enabled``), read once: metrics are
+    defined when their modules are imported, before any command parses its settings."""
+    raw = os.environ.get(f"{ENV_PREFIX}METRICS_ENABLED")
+    try:
+        return True if raw is None else TypeAdapter(bool).validate_python(raw)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{ENV_PREFIX}METRICS_ENABLED={raw!r} is not a boolean") from exc
+
+
+COUNTING = _counting_enabled()
+
+
+class _Uncounted:
+    """Every metric while counting is switched off: each call does nothing (what the
+    overhead benchmarks compare against, in the same run)."""
+
+    def labels(self, *_: object, **__: object) -> _Uncounted:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+    def set_to_current_time(self) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+    def remove(self, *_: object) -> None:
+        pass
+
+
+_UNCOUNTED: Any = _Uncounted()
+
+
+def counter(*args: Any, **kwargs: Any) -> Counter:
+    """A ``prometheus_client.Counter``, or nothing at all when counting is off."""
+    return Counter(*args, **kwargs) if COUNTING else cast(Counter, _UNCOUNTED)
+
+
+def gauge(*args: Any, **kwargs: Any) -> Gauge:
+    return Gauge(*args, **kwargs) if COUNTING else cast(Gauge, _UNCOUNTED)
+
+
+def histogram(*args: Any, **kwargs: Any) -> Histogram:
+    return Histogram(*args, **kwargs) if COUNTING else cast(Histogram, _UNCOUNTED)
 
 
 @dataclass

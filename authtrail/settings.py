@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     # behind API keys: bind it where only the monitoring can reach). 0: the service opens no
     # metrics port — except the API, which then serves /metrics on its own port instead.
     metrics_host: str = "127.0.0.1"
+    # false: nothing is counted at all (every metric a no-op; endpoints serve only process
+    # figures). What `authtrail bench` compares against to measure the counting's overhead.
+    metrics_enabled: bool = True
     api_metrics_port: int = Field(9410, ge=0, le=65535)
     transformer_metrics_port: int = Field(9411, ge=0, le=65535)
     sink_watch_metrics_port: int = Field(9412, ge=0, le=65535)

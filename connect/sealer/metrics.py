@@ -7,50 +7,48 @@ the other consumers), and the time from a record's append to the sink topic to i
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
-
 from authtrail.kafka.rejoin import REJOINS_HELP
-from authtrail.metrics import LATENCY_BUCKETS_S
+from authtrail.metrics import LATENCY_BUCKETS_S, counter, gauge, histogram
 
-CONSUMED = Counter("authtrail_sealer_records_consumed_total", "Records consumed from the sink topic.")
-SEALED = Counter(
+CONSUMED = counter("authtrail_sealer_records_consumed_total", "Records consumed from the sink topic.")
+SEALED = counter(
     "authtrail_sealer_events_sealed_total", "Events appended to their company's Merkle log (each once)."
 )
-DUPLICATES = Counter(
+DUPLICATES = counter(
     "authtrail_sealer_duplicates_total",
     "Records whose event was already sealed with the same content (a redelivery, skipped).",
 )
-CONFLICTS = Counter(
+CONFLICTS = counter(
     "authtrail_sealer_conflicts_total",
     "Records reusing a sealed event's id with other content (the first sealed version stays).",
 )
-UNSEALABLE = Counter(
+UNSEALABLE = counter(
     "authtrail_sealer_unsealable_records_total",
     "Records that are not a company's event (undecodable, no company): logged and skipped.",
 )
-CHECKPOINTS_SIGNED = Counter(
+CHECKPOINTS_SIGNED = counter(
     "authtrail_sealer_checkpoints_signed_total", "Checkpoints signed (one per company whose log grew)."
 )
-LAST_CHECKPOINT = Gauge(
+LAST_CHECKPOINT = gauge(
     "authtrail_sealer_last_checkpoint_timestamp_seconds",
     "When this sealer last signed a checkpoint (Unix time; 0 until it signs one).",
 )
-REWINDS = Counter(
+REWINDS = counter(
     "authtrail_sealer_batch_rewinds_total", "Batches rewound to be redone because the store failed."
 )
-BATCH_DURATION = Histogram(
+BATCH_DURATION = histogram(
     "authtrail_sealer_batch_duration_seconds",
     "From a batch consumed to its offsets stored (decode, seal into the store).",
     buckets=LATENCY_BUCKETS_S,
 )
-SEALING_DELAY = Histogram(
+SEALING_DELAY = histogram(
     "authtrail_sealer_sealing_delay_seconds",
     "From the oldest record of a sealed batch appended to the sink topic to the batch sealed.",
     buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0),
 )
-CONSUMER_LAG = Gauge(
+CONSUMER_LAG = gauge(
     "authtrail_sealer_consumer_lag_records",
     "Records of the sink topic after this sealer's position (not sealed yet), per assigned partition.",
     ["partition"],
 )
-GROUP_REJOINS = Counter("authtrail_sealer_group_rejoins_total", REJOINS_HELP)
+GROUP_REJOINS = counter("authtrail_sealer_group_rejoins_total", REJOINS_HELP)

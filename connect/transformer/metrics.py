@@ -11,49 +11,47 @@ full when redone. These count work done; the broker's committed offsets count re
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
-
 from authtrail.kafka.rejoin import REJOINS_HELP
-from authtrail.metrics import LATENCY_BUCKETS_S
+from authtrail.metrics import LATENCY_BUCKETS_S, counter, gauge, histogram
 
-CONSUMED = Counter(
+CONSUMED = counter(
     "authtrail_transformer_records_consumed_total", "Records consumed from the raw topic (events, not EOFs)."
 )
-FORWARDED = Counter(
+FORWARDED = counter(
     "authtrail_transformer_records_forwarded_total", "Records produced to the sink topic, transformed."
 )
-DEAD_LETTERED = Counter(
+DEAD_LETTERED = counter(
     "authtrail_transformer_records_dead_lettered_total",
     "Records produced to the dead-letter topic, by reason (the dead letter's reason header).",
     ["reason"],
 )
-DROPPED = Counter(
+DROPPED = counter(
     "authtrail_transformer_records_dropped_total", "Records a configured Filter transform dropped."
 )
-INTERNAL_ERRORS = Counter(
+INTERNAL_ERRORS = counter(
     "authtrail_transformer_internal_errors_total",
     "Records that failed with an unexpected error (dead-lettered as internal_error): a bug, not bad data.",
 )
-REWINDS = Counter(
+REWINDS = counter(
     "authtrail_transformer_batch_rewinds_total",
     "Batches rewound to be redone after a back-off, by cause.",
     ["cause"],
 )
-DELIVERY_FAILURES = Counter(
+DELIVERY_FAILURES = counter(
     "authtrail_transformer_delivery_failures_total",
     "Produced records the broker did not acknowledge (their batch is redone).",
 )
-BATCH_DURATION = Histogram(
+BATCH_DURATION = histogram(
     "authtrail_transformer_batch_duration_seconds",
     "From a batch consumed to its offsets stored: transform, produce and broker acknowledgement.",
     buckets=LATENCY_BUCKETS_S,
 )
-BATCH_RECORDS = Histogram(
+BATCH_RECORDS = histogram(
     "authtrail_transformer_batch_records",
     "Records per handled batch.",
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
 )
-CONSUMER_LAG = Gauge(
+CONSUMER_LAG = gauge(
     "authtrail_transformer_consumer_lag_records",
     "Records of the raw topic after this transformer's position, per assigned partition.",
     ["partition"],
@@ -62,4 +60,4 @@ CONSUMER_LAG = Gauge(
 # Causes of a rewind: a bounded set.
 DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
 DELIVERY_FAILED = "delivery_failed"
-GROUP_REJOINS = Counter("authtrail_transformer_group_rejoins_total", REJOINS_HELP)
+GROUP_REJOINS = counter("authtrail_transformer_group_rejoins_total", REJOINS_HELP)

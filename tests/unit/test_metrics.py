@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -234,3 +236,31 @@ def test_a_multiprocess_directory_is_fresh_and_only_dead_apis_leftovers_are_remo
     assert not list(fresh.iterdir())
     assert alive.exists()
     assert not dead.exists()
+
+
+# --- counting switched off (what the overhead benchmarks compare against) ----------------------
+def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+
+
+def test_with_metrics_switched_off_every_service_counts_nothing_and_runs_the_same_code() -> None:
+    run = _python(
+        "import connect.transformer.metrics as t, connect.sink.metrics as s, connect.sealer.metrics as q\n"
+        "import query_service.metrics as a\n"
+        "from authtrail.metrics import PartitionGauge\n"
+        "from prometheus_client import REGISTRY, generate_latest\n"
+        "t.CONSUMED.inc(); t.DEAD_LETTERED.labels('x').inc(); t.BATCH_DURATION.observe(0.1)\n"
+        "PartitionGauge(t.CONSUMER_LAG, 'lag', 1).set({0: 5}); q.LAST_CHECKPOINT.set_to_current_time()\n"
+        "print(sum(l.startswith('authtrail_') for l in generate_latest(REGISTRY).decode().splitlines()))",
+        AUTHTRAIL_METRICS_ENABLED="false",
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "0"
+
+
+def test_a_malformed_switch_fails_naming_the_variable() -> None:
+    run = _python("import connect.transformer.metrics", AUTHTRAIL_METRICS_ENABLED="sometimes")
+    assert run.returncode != 0
+    assert "AUTHTRAIL_METRICS_ENABLED='sometimes' is not a boolean" in run.stderr
