@@ -3,7 +3,8 @@
 * Maven Central (one ``mvn`` call on ``pom.xml``): Kafka broker + Connect jars, the
   MongoDB Kafka connector, PostgreSQL binaries for the Schema Registry's storage, the
   Prometheus JMX exporter's Java agent (sha256 pinned in ``versions.py``).
-* Go module proxy: FerretDB and the AxonOps Schema Registry, built with the local Go.
+* Go module proxy: FerretDB and the AxonOps Schema Registry, built with the local Go (and,
+  for the test suite only, Prometheus' promtool).
   FerretDB is built with the stack's pushdown patch (``ferretdb/pushdown.patch``, checksum
   pinned in ``versions.py``) and cached by release and patch hash.
 
@@ -178,6 +179,20 @@ def _build_registry(cache_dir: Path) -> Path:
     return binary
 
 
+def promtool(cache_dir: Path) -> Path:
+    """Prometheus' ``promtool`` (the suite lints metrics, rules and the scrape config with it),
+    built once from the Go module proxy with only the service discovery the compose file's
+    scrape config uses (DNS): the cloud plugins would triple the build, and a config naming
+    a plugin the binary lacks fails to parse, so promtool checks exactly that."""
+    binary = cache_dir / "bin" / f"promtool-{versions.PROMETHEUS_VERSION}-dns-sd"
+    with _locked(cache_dir / ".lock"):
+        if not binary.exists():
+            with step(f"building promtool {versions.PROMETHEUS_VERSION} with go (a few minutes, once)"):
+                source = _go_download(cache_dir, versions.PROMETHEUS_MODULE, versions.PROMETHEUS_VERSION)
+                _go_build(cache_dir, source, "./cmd/promtool", binary, tags="remove_all_sd,enable_dns_sd")
+    return binary
+
+
 def _go_env(cache_dir: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -185,6 +200,7 @@ def _go_env(cache_dir: Path) -> dict[str, str]:
         "GOCACHE": str(cache_dir / "go-build"),
         "GOFLAGS": "-modcacherw",
         "GOTOOLCHAIN": "local",
+        "GOWORK": "off",  # a module zip may carry a go.work naming folders it does not (Prometheus)
         "CGO_ENABLED": "0",
     }
 
@@ -202,12 +218,12 @@ def _go_download(cache_dir: Path, module: str, version: str) -> Path:
     return Path(info["Dir"])
 
 
-def _go_build(cache_dir: Path, workdir: Path, package: str, binary: Path) -> None:
+def _go_build(cache_dir: Path, workdir: Path, package: str, binary: Path, tags: str = "") -> None:
     go = _require_tool("go", "Go")
     binary.parent.mkdir(parents=True, exist_ok=True)
     partial = binary.with_suffix(".partial")
     _run(
-        [go, "build", "-trimpath", "-buildvcs=false", "-o", str(partial), package],
+        [go, "build", "-trimpath", "-buildvcs=false", f"-tags={tags}", "-o", str(partial), package],
         what=f"go build {package}",
         env=_go_env(cache_dir),
         cwd=workdir,

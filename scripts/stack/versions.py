@@ -24,6 +24,10 @@ FERRETDB_PATCH_SHA256 = "8883a8f1d39db1666e663d39765e2a09ad6c1c96d52cf6a93b6a97f
 REGISTRY_MODULE = "github.com/axonops/axonops-schema-registry"
 # v0.2.1 is the newest tag the Go module proxy serves here (later tags answer 403).
 REGISTRY_VERSION = "v0.2.1"
+# promtool, for the suite's checks of metrics, alert rules and the Prometheus config (Go module
+# versions v0.3xx.y are Prometheus 3.xx.y; v0.316.0 is the newest the proxy serves here).
+PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
+PROMETHEUS_VERSION = "v0.316.0"
 # The Prometheus JMX exporter's Java agent (version in pom.xml): the sha256 of its jar, checked
 # after every fetch, and the same pin the container images' `ADD --checksum` carry.
 JMX_EXPORTER_SHA256 = "7d61f737fd661610ccc14aea79764faa1ea94a340cbc8f0029b3d2edea3d80c1"

@@ -1,7 +1,7 @@
 """Metric names and labels held to Prometheus conventions, read back from the exposition text
-with ``prometheus_client``'s own parser — the checks of ``promtool check metrics`` (which the
-project does not build: promtool's module pulls every cloud SDK of Prometheus' service
-discovery, ~4 minutes of ``go build``) plus authtrail's own rules:
+with ``prometheus_client``'s own parser — fast, without a server, and stricter than
+``promtool check metrics`` (which tests/integration/test_promtool.py runs too) by authtrail's
+own rules:
 
 * snake_case names, ``authtrail_<component>_`` prefix; help text on every family (the Kafka
   JVMs' JMX exporter agents: ``kafka_<connect|server|controller|network>_``, with ``jmx=True``);

@@ -1,9 +1,8 @@
 """The compose deployment's monitoring, checked without a Prometheus: the alert rules have the
 shape Prometheus loads and a runbook entry each; the alerts the pipeline needs exist; the
 scrape targets are the ports the services serve; every metric an alert or a dashboard panel
-asks for is one the services export. (The rules and the config also pass `promtool check
-rules` / `check config`, run by hand: promtool is not built by the project — see
-tests/support/metric_lint.py.)"""
+asks for is one the services export. (Prometheus' own `promtool check rules` / `check config`
+run over the same files in tests/integration/test_promtool.py.)"""
 
 from __future__ import annotations
 
@@ -30,6 +29,7 @@ DASHBOARD = MONITORING / "grafana" / "dashboards" / "authtrail.json"
 DATASOURCE = MONITORING / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 OPERATIONS = PROJECT_ROOT / "docs" / "operations.md"
 METRIC = re.compile(r"\bauthtrail_[a-z0-9_]+")
+JMX_METRIC = re.compile(r"\bkafka_(?:connect|server|controller|network)_[a-z0-9_]+")
 assert connect.sealer.metrics and connect.sink.metrics  # noqa: PT018 - imported for their metrics
 assert connect.transformer.metrics and query_service.metrics  # noqa: PT018
 
@@ -78,6 +78,17 @@ def test_alerts_and_panels_ask_only_for_metrics_the_services_export() -> None:
             asked.update(METRIC.findall(target["expr"]))
     assert asked, "no metric asked for"
     assert sorted(asked - exported) == []
+
+
+def test_alerts_on_the_kafka_jvms_ask_only_for_documented_jmx_metrics() -> None:
+    # Documented = served: tests/integration/test_jmx_metrics.py holds the live endpoints to the guide.
+    guide = OPERATIONS.read_text()
+    asked = {name for rule in alert_rules() for name in JMX_METRIC.findall(rule["expr"])}
+    assert {
+        "kafka_controller_offline_partitions",
+        "kafka_connect_task_dead_letter_queue_produce_failures_total",
+    } <= asked
+    assert sorted(name for name in asked if f"`{name}`" not in guide) == []
 
 
 def test_prometheus_scrapes_each_service_on_the_port_it_serves() -> None:
