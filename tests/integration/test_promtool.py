@@ -1,15 +1,18 @@
 """promtool — Prometheus' own checker, built from its Go module by the stack's build step
 (``scripts/stack/artifacts.py``, cached by version) — over everything the project hands to a
 Prometheus: each service's exposition, the Kafka JVMs' JMX exporter endpoints live on the
-running stack, the alert rules and the scrape configuration."""
+running stack, the alert rules (and their unit tests), the dashboard's queries and the scrape
+configuration."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from prometheus_client import generate_latest
 
 import connect.sealer.metrics
@@ -23,6 +26,7 @@ from scripts.stack.control import LocalStack
 
 pytestmark = pytest.mark.stack
 PROMETHEUS = PROJECT_ROOT / "docker" / "prometheus"
+DASHBOARD = PROJECT_ROOT / "docker" / "grafana" / "dashboards" / "authtrail.json"
 assert connect.sealer.metrics and connect.sink.metrics  # noqa: PT018 - imported for their metrics
 assert connect.transformer.metrics and query_service.metrics  # noqa: PT018
 
@@ -63,6 +67,36 @@ def test_the_kafka_jvms_jmx_endpoints_pass_promtool_check_metrics(
 
 def test_the_alert_rules_pass_promtool_check_rules(promtool: Path) -> None:
     assert "SUCCESS" in check(promtool, "rules", str(PROMETHEUS / "alerts.yml"))
+
+
+def test_the_alert_rules_unit_tests_pass(promtool: Path) -> None:
+    # docker/prometheus/alerts_test.yml: each alert fires on its bad series, with the text an
+    # operator reads, and stays quiet on healthy ones (tests/unit/test_monitoring_config.py
+    # holds every alert to a firing case there).
+    run = subprocess.run(
+        [str(promtool), "test", "rules", "alerts_test.yml"],
+        cwd=PROMETHEUS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "SUCCESS" in run.stdout
+
+
+def test_every_dashboard_query_is_valid_promql(promtool: Path, tmp_path: Path) -> None:
+    # Each panel's expression as a recording rule: `check rules` parses it as Prometheus would.
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    exprs = [target["expr"] for panel in panels for target in panel.get("targets", [])]
+    assert exprs
+    rules = {
+        "groups": [
+            {"name": "dashboard", "rules": [{"record": f"panel:{i}", "expr": e} for i, e in enumerate(exprs)]}
+        ]
+    }
+    (tmp_path / "panels.yml").write_text(yaml.safe_dump(rules))
+    assert f"SUCCESS: {len(exprs)} rules found" in check(promtool, "rules", str(tmp_path / "panels.yml"))
 
 
 def test_the_scrape_configuration_passes_promtool_check_config(promtool: Path) -> None:

@@ -80,6 +80,15 @@ def test_alerts_and_panels_ask_only_for_metrics_the_services_export() -> None:
     assert sorted(asked - exported) == []
 
 
+def test_every_alert_has_a_firing_case_in_the_rule_unit_tests() -> None:
+    # docker/prometheus/alerts_test.yml, run by promtool in tests/integration/test_promtool.py
+    cases = yaml.safe_load((MONITORING / "prometheus" / "alerts_test.yml").read_text())["tests"]
+    firing = {
+        check["alertname"] for case in cases for check in case["alert_rule_test"] if check["exp_alerts"]
+    }
+    assert sorted({rule["alert"] for rule in alert_rules()} - firing) == []
+
+
 def test_alerts_on_the_kafka_jvms_ask_only_for_documented_jmx_metrics() -> None:
     # Documented = served: tests/integration/test_jmx_metrics.py holds the live endpoints to the guide.
     guide = OPERATIONS.read_text()
