@@ -11,6 +11,9 @@ database, and ``authtrail serve`` answers the issue's eight request types in two
    measured where the store is not saturated.
 2. **mix**: ``concurrency`` clients cycle through the seven types for ``duration`` seconds, API
    and then direct: throughput, p50/p95/p99 and errors under load.
+3. **metrics overhead**: the same mix through a second API on the same data with metrics
+   switched off (``metrics_enabled=false``), in alternating slices: the API process's CPU time
+   per request and the requests/s, counted over uncounted, measured in this run.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
+import psutil
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
@@ -223,6 +228,22 @@ def _one_size(
         api_rss = memory.stop()
         with step(f"N={size:,}: the same straight on the store"):
             direct_alone, direct_mix = asyncio.run(direct(scoped, mix, concurrency, duration, repeats))
+        # Two fresh API processes alike but for counting (a process that served the phases
+        # above has more to collect per request: its age would weigh on one side only).
+        pair: dict[str, tuple[str, int]] = {}
+        for offset, side in ((1, "counted"), (2, "uncounted")):
+            started_api = api.start(
+                "api",
+                name=f"api-{side}",
+                api_port=API_PORT + offset,
+                api_metrics_port=0,
+                metrics_enabled=side == "counted",
+            )
+            url = scoped.model_copy(update={"api_port": API_PORT + offset}).api_url
+            wait_for(partial(http_ok, f"{url}/health"), 60, f"authtrail serve ({side})")
+            pair[side] = (url, started_api.pid)
+        with step(f"N={size:,}: {concurrency} clients, API with metrics counted vs switched off"):
+            overhead = counting_overhead(pair, key, mix, concurrency, duration)
     finally:
         api.close()
         cleanup: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
@@ -261,7 +282,63 @@ def _one_size(
                 },
             },
         }
-    return {"load": loaded, "api_peak_rss_mb": api_rss, "request_types": per_type}
+    return {
+        "load": loaded,
+        "api_peak_rss_mb": api_rss,
+        "request_types": per_type,
+        "metrics_overhead": overhead,
+    }
+
+
+def counting_overhead(
+    apis: dict[str, tuple[str, int]], key: str, mix: dict[str, dict[str, Any]], clients: int, duration: float
+) -> dict[str, Any]:
+    """The same mix through two API processes on the same data, one counting metrics and one
+    not (``apis``: side → (url, pid)), in eight slices of ``duration / 4`` one after the other:
+    ABBA twice, so a drift of the machine weighs on both alike.
+
+    Throughput under 50 clients is bounded by the store, and slice-to-slice it varies by ±10 %
+    here — more than counting could cost. So the figure that decides is the API process's own
+    CPU time per request (user + system, from the kernel), the only place counting costs
+    anything; the requests/s ratio is reported beside it. (Both APIs loaded at once, request
+    by request, was tried and rejected: the two processes' competition for 2 cores made one
+    3–5× slower than the other, whichever it was, counting or not.)"""
+    for url, _ in apis.values():  # the same warm-up each: imports, connections, caches
+        asyncio.run(through_api(url, key, mix, clients, duration / 10))
+    done = dict.fromkeys(apis, 0)
+    seconds = dict.fromkeys(apis, 0.0)
+    cpu_s = dict.fromkeys(apis, 0.0)
+    errors = dict.fromkeys(apis, 0)
+    latencies: dict[str, list[float]] = {side: [] for side in apis}
+    slices: list[tuple[str, float]] = []
+    for side in ("counted", "uncounted", "uncounted", "counted") * 2:
+        url, pid = apis[side]
+        process = psutil.Process(pid)
+        before = sum(process.cpu_times()[:2])
+        _, many = asyncio.run(through_api(url, key, mix, clients, duration / 4))
+        cpu_s[side] += sum(process.cpu_times()[:2]) - before
+        answered = [x for kind in many.latencies.values() for x in kind]
+        latencies[side] += answered
+        done[side] += len(answered)
+        seconds[side] += many.seconds
+        errors[side] += sum(many.errors.values())
+        slices.append((side, per_second(len(answered), many.seconds)))
+    figures: dict[str, Any] = {
+        side: {
+            **percentiles_ms(latencies[side]),
+            "per_s": per_second(done[side], seconds[side]),
+            "api_cpu_ms_per_request": round(1000 * cpu_s[side] / done[side], 3) if done[side] else None,
+            "errors": errors[side],
+        }
+        for side in apis
+    }
+    figures["slices_per_s"] = slices
+    counted, uncounted = figures["counted"], figures["uncounted"]
+    for figure in ("api_cpu_ms_per_request", "per_s", "p50", "p99"):
+        figures[f"{figure}_ratio"] = (
+            round(counted[figure] / uncounted[figure], 3) if counted[figure] and uncounted[figure] else None
+        )
+    return figures
 
 
 def _report(result: BenchResult) -> None:
@@ -303,6 +380,25 @@ def _report(result: BenchResult) -> None:
                 for k, t in kinds.items()
             ],
         )
+    print_table(
+        f"{result.parameters['concurrency']} clients, API with metrics counted vs switched off "
+        "(same run, ABBA slices)",
+        ["N", "API CPU ms/request", "uncounted", "ratio", "req/s", "uncounted", "ratio", "errors"],
+        [
+            [
+                f"{int(size):,}",
+                o["counted"]["api_cpu_ms_per_request"],
+                o["uncounted"]["api_cpu_ms_per_request"],
+                o["api_cpu_ms_per_request_ratio"],
+                o["counted"]["per_s"],
+                o["uncounted"]["per_s"],
+                o["per_s_ratio"],
+                o["counted"]["errors"] + o["uncounted"]["errors"],
+            ]
+            for size in sizes
+            for o in [result.figures[size]["metrics_overhead"]]
+        ],
+    )
     kinds = list(result.figures[sizes[-1]]["request_types"])
     last = result.figures[sizes[-1]]["request_types"]
     charts.grouped_bars(
