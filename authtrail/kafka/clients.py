@@ -16,7 +16,15 @@ from typing import Any
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]  # not re-exported in stubs
 
-__all__ = ["ConfigResource", "NewTopic", "admin_client", "consumer_config", "observer", "producer_config"]
+__all__ = [
+    "ConfigResource",
+    "NewTopic",
+    "admin_client",
+    "batch_consumer_config",
+    "consumer_config",
+    "observer",
+    "producer_config",
+]
 
 
 from authtrail.settings import Settings
@@ -66,6 +74,24 @@ def consumer_config(settings: Settings, group: str, client_id: str, **overrides:
         "queued.max.messages.kbytes": 65536,
         **overrides,
     }
+
+
+def batch_consumer_config(settings: Settings, group: str, client_id: str, batch_size: int) -> dict[str, Any]:
+    """A long-running service's consumer (transformer, sealer): a crashed member's partitions
+    move on after ``transformer_session_timeout_ms``, and it prefetches a few batches, not
+    librdkafka's default 100,000 records per partition — memory stays flat however far
+    behind it is."""
+    return consumer_config(
+        settings,
+        group,
+        client_id,
+        **{
+            "session.timeout.ms": settings.transformer_session_timeout_ms,
+            "heartbeat.interval.ms": 1000,
+            "queued.min.messages": batch_size * 2,
+            "queued.max.messages.kbytes": 16_384,
+        },
+    )
 
 
 def admin_client(settings: Settings, **overrides: Any) -> AdminClient:

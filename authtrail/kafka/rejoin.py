@@ -26,7 +26,7 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, KafkaException
 from prometheus_client import Counter
 
-from authtrail.kafka.clients import admin_client
+from authtrail.kafka.clients import admin_client, batch_consumer_config
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 
@@ -129,6 +129,23 @@ class GroupRejoin:
         fresh = self._new_consumer()
         self._subscribe(fresh)
         return fresh
+
+
+def rejoining_batch_consumer(
+    settings: Settings,
+    service: str,
+    group: str,
+    batch_size: int,
+    subscribe: Callable[[Consumer], None],
+    rejoins: Counter,
+) -> tuple[Consumer, GroupRejoin]:
+    """A long-running service's first consumer, and the watch that replaces it if its group
+    forgets it (``subscribe`` subscribes a consumer the way the service does)."""
+
+    def new_consumer() -> Consumer:
+        return Consumer(batch_consumer_config(settings, group, f"authtrail-{service}", batch_size))
+
+    return new_consumer(), GroupRejoin.for_service(settings, service, group, new_consumer, subscribe, rejoins)
 
 
 def _close_in_background(consumer: Consumer) -> None:

@@ -39,7 +39,7 @@ from authtrail.integrity.seal_store import MongoSealStore
 from authtrail.integrity.sealing import Sealable, Sealer, decode_sealable
 from authtrail.kafka.offsets import BatchSpan, assigned_lag, commit_stored
 from authtrail.kafka.records import RawMessage, is_record, raw_message
-from authtrail.kafka.rejoin import GroupRejoin
+from authtrail.kafka.rejoin import GroupRejoin, rejoining_batch_consumer
 from authtrail.logs import get_logger
 from authtrail.metrics import PartitionGauge
 from authtrail.periodic_counts import PeriodicCounts
@@ -260,7 +260,6 @@ def build_service(settings: Settings) -> tuple[SealerService, MongoClient[dict[s
     """The sealer wired to the configured Kafka, store and signing key; the store client is
     the caller's to close."""
     from authtrail.integrity.signing_key import load_signing_key
-    from authtrail.kafka.clients import consumer_config
 
     private_key = load_signing_key(settings)  # a missing key fails here, before anything starts
     mongo: MongoClient[dict[str, Any]] = MongoClient(
@@ -270,31 +269,16 @@ def build_service(settings: Settings) -> tuple[SealerService, MongoClient[dict[s
     store = MongoSealStore(mongo[settings.mongo_database])
     store.ensure_indexes()
 
-    def new_consumer() -> Consumer:
-        return Consumer(
-            consumer_config(
-                settings,
-                settings.sealer_group,
-                "authtrail-sealer",
-                **{
-                    "session.timeout.ms": settings.transformer_session_timeout_ms,
-                    "heartbeat.interval.ms": 1000,
-                    "queued.min.messages": settings.sealer_batch_size * 2,
-                    "queued.max.messages.kbytes": 16_384,
-                },
-            )
-        )
-
     service: SealerService
-    rejoin = GroupRejoin.for_service(
+    consumer, rejoin = rejoining_batch_consumer(
         settings,
         "sealer",
         settings.sealer_group,
-        new_consumer,
+        settings.sealer_batch_size,
         lambda c: service.subscribe(c),
         metrics.GROUP_REJOINS,
     )
     service = SealerService(
-        settings, Sealer(store), Checkpointer(store, private_key), new_consumer(), rejoin=rejoin
+        settings, Sealer(store), Checkpointer(store, private_key), consumer, rejoin=rejoin
     )
     return service, mongo

@@ -37,7 +37,7 @@ from authtrail.heartbeat import Heartbeat
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
 from authtrail.kafka.offsets import BatchSpan, assigned_lag, commit_stored
 from authtrail.kafka.records import RawMessage, is_record, raw_message
-from authtrail.kafka.rejoin import GroupRejoin
+from authtrail.kafka.rejoin import GroupRejoin, rejoining_batch_consumer
 from authtrail.logs import get_logger
 from authtrail.metrics import PartitionGauge
 from authtrail.periodic_counts import PeriodicCounts
@@ -232,39 +232,22 @@ class TransformerService:
 
 def build_service(settings: Settings) -> TransformerService:
     """The transformer wired to the configured Kafka, registry and transform chain."""
-    from authtrail.kafka.clients import consumer_config, producer_config
+    from authtrail.kafka.clients import producer_config
     from connect.transformer.event_codec import RegistrySchemas
 
-    def new_consumer() -> Consumer:
-        return Consumer(
-            consumer_config(
-                settings,
-                settings.transformer_group,
-                "authtrail-transformer",
-                **{
-                    "session.timeout.ms": settings.transformer_session_timeout_ms,
-                    "heartbeat.interval.ms": 1000,
-                    # Prefetch a few batches, not librdkafka's default 100,000 records per partition:
-                    # memory stays flat however far behind the transformer is.
-                    "queued.min.messages": settings.transformer_batch_size * 2,
-                    "queued.max.messages.kbytes": 16_384,
-                },
-            )
-        )
-
     service: TransformerService
-    rejoin = GroupRejoin.for_service(
+    consumer, rejoin = rejoining_batch_consumer(
         settings,
         "transformer",
         settings.transformer_group,
-        new_consumer,
+        settings.transformer_batch_size,
         lambda c: service.subscribe(c),
         metrics.GROUP_REJOINS,
     )
     service = TransformerService(
         settings,
         EventTransformer.from_settings(settings, RegistrySchemas(settings.schema_registry_url)),
-        new_consumer(),
+        consumer,
         CheckedProducer(producer_config(settings, "authtrail-transformer")),
         rejoin=rejoin,
     )
