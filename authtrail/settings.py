@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # --- Sealing (authtrail seal): the per-company Merkle logs of authtrail/integrity -----------
     sealer_group: str = "authtrail-sealer"
     sealer_batch_size: int = Field(2000, ge=1)
+    # consume() waits for a full batch or this long. Sealing is not on the latency path (a
+    # checkpoint interval is tens of seconds), so the sealer gathers events in few, larger
+    # store writes instead of the transformer's many small ones: the store is shared with the sink.
+    sealer_poll_timeout_s: float = Field(1.0, gt=0)
     # Each company with events sealed since its last checkpoint gets a signed one this often.
     integrity_checkpoint_interval_s: float = Field(60.0, gt=0)
     # The Ed25519 key that signs checkpoints (PKCS#8 PEM, mode 600; a mounted secret in a
