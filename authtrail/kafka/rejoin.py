@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException
 from prometheus_client import Counter
@@ -57,30 +58,20 @@ def coordinator_membership(settings: Settings) -> MembershipCheck:
     return is_member
 
 
+@dataclass
 class GroupRejoin:
     """Replaces a consumer its group has forgotten; call :meth:`check` once per loop.
     ``rejoins`` is the service's own counter (``authtrail_<service>_group_rejoins_total``)."""
 
-    def __init__(
-        self,
-        client: str,
-        group: str,
-        new_consumer: Callable[[], Consumer],
-        subscribe: Callable[[Consumer], None],
-        is_member: MembershipCheck,
-        after_s: float,
-        rejoins: Counter,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.client = client
-        self.rejoins = rejoins
-        self.group = group
-        self._new_consumer = new_consumer
-        self._subscribe = subscribe
-        self._is_member = is_member
-        self._after_s = after_s
-        self._clock = clock
-        self._unassigned_since: float | None = None
+    client: str
+    group: str
+    new_consumer: Callable[[], Consumer]
+    subscribe: Callable[[Consumer], None]
+    is_member: MembershipCheck
+    after_s: float
+    rejoins: Counter
+    clock: Callable[[], float] = time.monotonic
+    _unassigned_since: float | None = field(default=None, init=False)
 
     @classmethod
     def for_service(
@@ -104,16 +95,16 @@ class GroupRejoin:
 
     def check(self, consumer: Consumer) -> Consumer:
         """``consumer``, or a freshly subscribed one if its group forgot it."""
-        now = self._clock()
+        now = self.clock()
         if consumer.assignment():
             self._unassigned_since = None
             return consumer
         if self._unassigned_since is None:
             self._unassigned_since = now
-        if now - self._unassigned_since < self._after_s:
+        if now - self._unassigned_since < self.after_s:
             return consumer
         member_id = consumer.memberid() or ""
-        listed = self._is_member(self.group, member_id) if member_id else False
+        listed = self.is_member(self.group, member_id) if member_id else False
         self._unassigned_since = now  # asked at most once per interval
         if listed is not False:  # a member given nothing, or the coordinator cannot say
             return consumer
@@ -122,12 +113,12 @@ class GroupRejoin:
             client=self.client,
             group=self.group,
             member_id=member_id or None,
-            unassigned_s=round(self._after_s, 1),
+            unassigned_s=round(self.after_s, 1),
         )
         self.rejoins.inc()
         _close_in_background(consumer)
-        fresh = self._new_consumer()
-        self._subscribe(fresh)
+        fresh = self.new_consumer()
+        self.subscribe(fresh)
         return fresh
 
 

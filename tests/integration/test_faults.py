@@ -137,8 +137,9 @@ def test_replaying_the_whole_sink_topic_changes_nothing(pipe: IsolatedPipeline, 
 def test_schema_evolution_mid_stream(pipe: IsolatedPipeline, settings: Settings) -> None:
     old = Stream(pipe, EVENTS // 2, RATE / 2, seed=107).start()
     old.wait_sent(EVENTS // 6)
-    snapshot_ids = set(pipe.stored_ids())
-    wait_for(lambda: len(snapshot_ids) > 0, 30, "some events stored before the new version")
+    # Read again until something is stored: a cold sink may not have written anything yet
+    # (the check used to test one fixed reading, and failed whenever that reading was empty).
+    snapshot_ids = wait_for(lambda: set(pipe.stored_ids()), 30, "some events stored before the new version")
     before = {d["_id"]: d for d in pipe.collection.find({"_id": {"$in": list(snapshot_ids)}})}
     schema = json.loads(load_contract(settings.schemas_dir).event_schema_str)
     schema["fields"].append(
