@@ -98,10 +98,17 @@ def admin_client(settings: Settings, **overrides: Any) -> AdminClient:
     return AdminClient({**_common(settings, "authtrail-admin"), **overrides})
 
 
+def group_member_ids(settings: Settings, group: str, timeout_s: float = 10.0) -> set[str]:
+    """The member ids the group coordinator lists for ``group`` right now (empty: nobody is
+    consuming)."""
+    admin = admin_client(settings)  # held until the answer: a future dies with its client
+    described = admin.describe_consumer_groups([group], request_timeout=timeout_s)
+    return {member.member_id for member in described[group].result(timeout=timeout_s).members}
+
+
 def group_members(settings: Settings, group: str, timeout_s: float = 10.0) -> int:
     """How many consumers are in ``group`` right now (0: nobody is consuming)."""
-    admin = admin_client(settings)  # held until the answer: a future dies with its client
-    return len(admin.describe_consumer_groups([group])[group].result(timeout=timeout_s).members)
+    return len(group_member_ids(settings, group, timeout_s))
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaException
 from prometheus_client import Counter
 
-from authtrail.kafka.clients import admin_client, batch_consumer_config
+from authtrail.kafka.clients import batch_consumer_config, group_member_ids
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 
@@ -46,14 +46,11 @@ def coordinator_membership(settings: Settings) -> MembershipCheck:
     """Ask the group coordinator whether ``member_id`` is a member of ``group``."""
 
     def is_member(group: str, member_id: str) -> bool | None:
-        admin = admin_client(settings)  # held until the answer: a future dies with its client
         try:
-            described = admin.describe_consumer_groups([group], request_timeout=DESCRIBE_TIMEOUT_S)
-            members = described[group].result(timeout=DESCRIBE_TIMEOUT_S).members
+            return member_id in group_member_ids(settings, group, DESCRIBE_TIMEOUT_S)
         except (KafkaException, TimeoutError) as exc:
             log.info("group membership unknown", group=group, error=str(exc))
             return None
-        return any(m.member_id == member_id for m in members)
 
     return is_member
 
