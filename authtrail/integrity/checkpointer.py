@@ -15,7 +15,7 @@ signs after that. No fork, whatever the timing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -47,19 +47,25 @@ class Checkpointer:
         self._latest = dict(hints)
         self._resolved.clear()
 
-    def latest(self, company_id: int) -> SignedCheckpoint | None:
-        """The end of the company's chain in the store (followed once, then kept)."""
-        if company_id not in self._resolved:
-            current = self._latest.get(company_id)
-            while (
-                following := self.store.checkpoint_following(
-                    company_id, current.checkpoint.digest() if current else None
-                )
-            ) is not None:
-                current = following
-            self._latest[company_id] = current
-            self._resolved.add(company_id)
-        return self._latest[company_id]
+    def _resolve(self, companies: Iterable[int]) -> None:
+        """Follow each company's chain to its end in the store (once per company, then kept):
+        all companies together, one store read per step along the chains — normally one, which
+        finds that the hint is the end."""
+        pending = {
+            company: self._latest.get(company) for company in companies if company not in self._resolved
+        }
+        while pending:
+            following = self.store.checkpoints_following(
+                {
+                    company: current.checkpoint.digest() if current else None
+                    for company, current in pending.items()
+                }
+            )
+            for company, current in pending.items():
+                if company not in following:
+                    self._latest[company] = current
+                    self._resolved.add(company)
+            pending = {company: following[company] for company in pending if company in following}
 
     def latest_known(self) -> dict[int, SignedCheckpoint]:
         """The latest checkpoint of each company this checkpointer has followed or signed."""
@@ -69,10 +75,11 @@ class Checkpointer:
         """Sign a checkpoint for every company with leaves past its latest one, store them all
         at once; the ones stored."""
         made_now: list[SignedCheckpoint] = []
+        self._resolve(company for company, tree in trees.items() if tree.size)
         for company_id, tree in trees.items():
             if tree.size == 0:
                 continue
-            previous = self.latest(company_id)
+            previous = self._latest[company_id]
             covered = previous.checkpoint.tree_size if previous else 0
             if tree.size < covered:
                 raise CheckpointError(

@@ -35,7 +35,7 @@ crashes at every write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -111,11 +111,15 @@ class SealStore(Protocol):
     def save_trees(
         self, trees: Mapping[int, CompactRangeState], latest: Mapping[int, SignedCheckpoint]
     ) -> None:
-        """Each company's compact range, and with it its latest known checkpoint if given (a
-        hint: recovery follows the chain from it)."""
+        """Store each company's compact range in place of its previous one, with the latest
+        checkpoint known for it if given (a hint: recovery follows the chain from it; a company
+        absent from ``latest`` is stored without one)."""
         ...
 
-    def checkpoint_following(self, company_id: int, previous: str | None) -> SignedCheckpoint | None: ...
+    def checkpoints_following(self, previous: Mapping[int, str | None]) -> dict[int, SignedCheckpoint]:
+        """For each company, its checkpoint that follows the named one (its digest; None: the
+        first), where one is stored."""
+        ...
 
     def insert_checkpoints(self, signed: Sequence[SignedCheckpoint]) -> list[bool]:
         """For each, whether it was stored: False if its company already has a checkpoint
@@ -173,12 +177,14 @@ class Sealer:
         self.store = store
         self.trees: dict[int, CompactRange] = {}
         self.unsaved: set[int] = set()  # companies whose tree grew since it was last saved
+        self.hints: dict[int, SignedCheckpoint] = {}  # the latest checkpoint known per company
         self.journaled: set[int] = set()  # what the stored journal names
 
     def recover(self) -> Recovery:
         """Load every tree; adopt the leaves a crash left past a journaled company's size."""
         records = self.store.trees()
         self.trees = {company: CompactRange.from_state(r.state) for company, r in records.items()}
+        self.hints = {company: r.checkpoint for company, r in records.items() if r.checkpoint}
         self.unsaved.clear()
         self.journaled = set(self.store.journal())
         adopted = dropped = 0
@@ -202,7 +208,7 @@ class Sealer:
                 self.store.insert_nodes(nodes)
                 recovered[company] = tree.to_state()
         if recovered:
-            self.store.save_trees(recovered, {})
+            self.store.save_trees(recovered, self._hints_for(recovered))
         return Recovery(
             len(self.trees), adopted, dropped, {company: r.checkpoint for company, r in records.items()}
         )
@@ -261,21 +267,24 @@ class Sealer:
         return report
 
     def save(self, latest: Mapping[int, SignedCheckpoint] | None = None) -> int:
-        """Save every tree that grew since the last save (with its company's latest checkpoint
-        from ``latest``, if there), then empty the journal; returns how many were saved. On an
-        exception, :meth:`recover` before anything else."""
+        """Save every tree that grew since the last save (with its company's latest checkpoint:
+        from ``latest``, else the one last saved with it), then empty the journal; returns how
+        many were saved. On an exception, :meth:`recover` before anything else."""
         saved = len(self.unsaved)
+        self.hints.update(latest or {})
         if self.unsaved:
-            hints = latest or {}
             self.store.save_trees(
                 {company: self.trees[company].to_state() for company in self.unsaved},
-                {company: hints[company] for company in self.unsaved if company in hints},
+                self._hints_for(self.unsaved),
             )
             self.unsaved.clear()
         if self.journaled:
             self.store.write_journal([])
             self.journaled.clear()
         return saved
+
+    def _hints_for(self, companies: Iterable[int]) -> dict[int, SignedCheckpoint]:
+        return {company: self.hints[company] for company in companies if company in self.hints}
 
     def _positions(self, pending: Sequence[Sealable]) -> list[StoredLeaf]:
         next_index: dict[int, int] = {}

@@ -4,6 +4,7 @@ JSON (+ a PNG chart where a picture helps) under bench-results/."""
 from __future__ import annotations
 
 import importlib.util
+import signal
 from typing import Annotated
 
 import typer
@@ -29,8 +30,15 @@ def _ready() -> Settings:
         )
     settings = get_settings()
     configure_logging(settings, "bench", console_level="WARNING")
+    # A bench's pipeline services run in sessions of their own; SIGTERM (a timeout, kill) must
+    # unwind through its cleanup and stop them, not leave them loading the next run's store.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     LocalStack(settings).up()
     return settings
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @app.command()

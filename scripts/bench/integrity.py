@@ -65,7 +65,7 @@ from authtrail.integrity.checkpoint import (
 from authtrail.integrity.checkpointer import Checkpointer
 from authtrail.integrity.leaf import leaf_hash
 from authtrail.integrity.merkle import CompactRange, verify_inclusion
-from authtrail.integrity.seal_store import CHECKPOINTS, LEAVES, NODES, TREES, MongoSealStore
+from authtrail.integrity.seal_store import CHECKPOINTS, LEAVES, NODES, MongoSealStore
 from authtrail.integrity.sealing import Sealable, Sealer, decode_sealable
 from authtrail.integrity.verification import verify_log
 from authtrail.kafka.offsets import topic_end
@@ -393,7 +393,7 @@ def _all_sealed(watch: SealProgress, at_least: int) -> bool:
 def _all_checkpointed(database: Database[Document]) -> bool:
     """Every company's newest checkpoint covers its saved tree (the tree record's own
     ``checkpoint`` is only a hint, updated at the tree's next save)."""
-    sizes = {t["_id"]: t["size"] for t in database[TREES].find({}, {"size": 1})}
+    sizes = {company: tree.state["size"] for company, tree in MongoSealStore(database).trees().items()}
     newest: dict[Any, int] = {}
     for checkpoint in database[CHECKPOINTS].find({}, {"company_id": 1, "tree_size": 1}):
         company = checkpoint["company_id"]

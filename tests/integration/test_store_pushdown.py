@@ -5,6 +5,9 @@
   fall back) and random filter × sort × skip × limit × count, run on the stack's patched
   FerretDB and on the released, unpatched FerretDB (same PostgreSQL, database ``postgres``),
   and checked against a brute-force model of MongoDB's semantics: 0 differences.
+* Writes: random update, delete and findAndModify statements — by filter, by ``_id``, by
+  ``_id $in`` — which the patch answers from an index too, change exactly what the model and
+  released FerretDB change.
 * Explain: every request type of the API is served from an index, not a scan.
 """
 
@@ -168,6 +171,8 @@ def _compare_docs(sort: list[tuple[str, int]]) -> Callable[[dict[str, Any], dict
 
 
 def _matches_op(value: Any, op: str, bound: Any) -> bool:
+    if op == "$in":
+        return any(_matches_op(value, "$eq", one) for one in bound)
     if isinstance(value, list):
         return any(_matches_op(element, op, bound) for element in value)
     if _rank(value) != _rank(bound):
@@ -390,6 +395,109 @@ def test_differential(patched: MongoClient, reference: MongoClient | None, uniqu
         assert tally.fallback > 0
     else:
         assert tally.fallback == 0
+
+
+# --- writes: update, delete and findAndModify find their documents exactly --------------------
+@st.composite
+def _writes(draw: st.DrawFn, ids: list[Any]) -> tuple[str, dict[str, Any]]:
+    """One write statement: its kind and filter."""
+    by_id = draw(st.sampled_from([*ids, "absent", 99])) if ids else "absent"
+    some_ids = draw(st.lists(st.sampled_from([*ids, "absent"]), max_size=5)) if ids else ["absent"]
+    kind = draw(
+        st.sampled_from(["update_many", "delete_many", "update_one", "delete_one", "find_one_and_update"])
+    )
+    query = draw(
+        st.sampled_from([draw(_queries()), draw(_queries()), {"_id": by_id}, {"_id": {"$in": some_ids}}])
+    )
+    return kind, query
+
+
+def _contents(collection: Collection) -> list[dict[str, Any]]:
+    return sorted(collection.find({}).to_list(), key=lambda d: json.dumps(d["_id"]))
+
+
+def _apply(
+    model: list[dict[str, Any]],
+    collection: Collection,
+    kind: str,
+    query: dict[str, Any],
+    mark: int,
+    where: str,
+) -> None:
+    """Run the statement on the collection, and on the model: the single-document kinds may
+    change any one matching document, so the model follows the one the server changed."""
+    matching = [d for d in model if _matches(d, query)]
+    if kind == "update_many":
+        result = collection.update_many(query, {"$set": {"w": mark}})
+        assert result.matched_count == len(matching), where
+        chosen = matching
+    elif kind == "delete_many":
+        assert collection.delete_many(query).deleted_count == len(matching), where
+        chosen = matching
+    elif kind == "delete_one":
+        before = {json.dumps(d["_id"]) for d in _contents(collection)}
+        assert collection.delete_one(query).deleted_count == min(1, len(matching)), where
+        gone = before - {json.dumps(d["_id"]) for d in _contents(collection)}
+        chosen = [d for d in matching if json.dumps(d["_id"]) in gone]
+    else:
+        if kind == "update_one":
+            assert collection.update_one(query, {"$set": {"w": mark}}).matched_count == min(
+                1, len(matching)
+            ), where
+        else:
+            found = collection.find_one_and_update(query, {"$set": {"w": mark}})
+            assert (found is None) == (not matching), where
+        chosen = [d for d in matching if collection.count_documents({"_id": d["_id"], "w": mark})]
+    assert len(chosen) == (len(matching) if kind.endswith("_many") else min(1, len(matching))), where
+    chosen_ids = {json.dumps(d["_id"]) for d in chosen}
+    for document in [d for d in model if json.dumps(d["_id"]) in chosen_ids]:
+        if kind.startswith("delete"):
+            model.remove(document)
+        else:
+            document["w"] = mark
+    assert _contents(collection) == sorted(model, key=lambda d: json.dumps(d["_id"])), where
+
+
+@pytest.mark.parametrize("kind", ["pipeline", "mixed", "odd"])
+def test_writes_differential(
+    patched: MongoClient, reference: MongoClient | None, unique: str, kind: str
+) -> None:
+    database = f"pushdown_writes_{unique}"
+    tally = Tally()
+
+    @settings(
+        max_examples=EXAMPLES // 2,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(documents=_documents(kind), data=st.data())
+    def run(documents: list[dict[str, Any]], data: st.DataObject) -> None:
+        tally.documents += len(documents)
+        servers = [patched] if reference is None else [patched, reference]
+        runs = [(_fresh(server, database, documents), [dict(d) for d in documents]) for server in servers]
+        for mark in range(8):
+            kind_of_write, query = data.draw(_writes([d["_id"] for d in runs[0][1]]))
+            where = f"{kind_of_write}({query!r})"
+            plan = runs[0][0].database.command("explain", {"find": "e", "filter": query})
+            if plan["exactPushdown"]:
+                tally.exact += 1
+            else:
+                tally.fallback += 1
+            for collection, model in runs:
+                _apply(model, collection, kind_of_write, query, mark, where)
+
+    try:
+        run()
+    finally:
+        patched.drop_database(database)
+        if reference is not None:
+            reference.drop_database(database)
+    print(f"{tally.documents} documents, {tally.exact} exact writes, {tally.fallback} fallbacks")
+    assert tally.exact > 0
+    if kind == "odd":
+        assert tally.fallback > 0
 
 
 # --- explain: each API request type is served from an index -----------------------------------

@@ -29,6 +29,7 @@ class SealModel:
     journal_companies: list[int] = field(default_factory=list)
     writes_left: int | None = None  # None: never crash
     writes: int = 0
+    reads: int = 0  # checkpoint lookups (each one store query)
 
     def _write(self) -> None:
         if self.writes_left is not None:
@@ -95,9 +96,19 @@ class SealModel:
             self.tree_states[company] = {"size": state["size"], "hashes": list(state["hashes"])}
             if company in latest:
                 self.latest[company] = latest[company]
+            else:
+                self.latest.pop(company, None)
+
+    def checkpoints_following(self, previous: Mapping[int, str | None]) -> dict[int, SignedCheckpoint]:
+        self.reads += 1
+        found = {
+            company: self.checkpoints.get(checkpoint_id(company, digest))
+            for company, digest in previous.items()
+        }
+        return {company: signed for company, signed in found.items() if signed is not None}
 
     def checkpoint_following(self, company_id: int, previous: str | None) -> SignedCheckpoint | None:
-        return self.checkpoints.get(checkpoint_id(company_id, previous))
+        return self.checkpoints_following({company_id: previous}).get(company_id)
 
     def insert_checkpoints(self, signed: Sequence[SignedCheckpoint]) -> list[bool]:
         return [self._insert_checkpoint(one) for one in signed]

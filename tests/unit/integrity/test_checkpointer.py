@@ -75,6 +75,23 @@ def test_a_crash_after_storing_a_checkpoint_does_not_fork_the_chain() -> None:
     assert signed.checkpoint.previous == chain(model, 1)[1].checkpoint.digest()
 
 
+def test_chains_are_followed_for_all_companies_at_once_not_one_read_each() -> None:
+    """A sealer's first round finds where a thousand companies' chains end: one store read per
+    step along the chains, whatever the number of companies."""
+    model, clock = SealModel(), Clock()
+    Checkpointer(model, KEY, clock).run({company: tree(2) for company in range(1, 1001)})
+    hints = {company: None for company in range(1, 1001)}  # a restart that lost every hint
+    restarted = Checkpointer(model, KEY, clock)
+    restarted.reset(hints)
+    model.reads = 0
+    signed = restarted.run({company: tree(3) for company in range(1, 1001)})
+    assert len(signed) == 1000
+    assert model.reads == 2, "one read finds every first checkpoint, one finds none follows"
+    assert all(
+        s.checkpoint.previous == chain(model, s.checkpoint.company_id)[0].checkpoint.digest() for s in signed
+    )
+
+
 def test_a_clock_stepping_back_never_makes_the_chain_go_back_in_time() -> None:
     model, clock = SealModel(), Clock()
     checkpointer = Checkpointer(model, KEY, clock)

@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 import bson
 import pytest
 from bson.int64 import Int64
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from authtrail.audit_event import audit_event
 from authtrail.errors import DependencyUnavailableError
+from authtrail.integrity.checkpointer import Checkpointer
 from authtrail.integrity.errors import LeafError
 from authtrail.integrity.leaf import leaf_hash
 from authtrail.integrity.merkle import (
@@ -105,6 +107,8 @@ def assert_sealed_once(model: SealModel, stream: list[Sealable]) -> None:
 
 
 STREAM = [event(f"e{i}", company=i % 3) for i in range(40)]
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def test_a_stream_is_sealed_into_one_log_per_company() -> None:
@@ -171,6 +175,27 @@ def test_any_stream_any_crashes_every_id_sealed_exactly_once(
     model = SealModel()
     consume(model, stream, batch_size, crashes)
     assert_sealed_once(model, stream)
+
+
+def test_a_tree_saved_without_a_new_checkpoint_keeps_the_one_saved_with_it_before() -> None:
+    """The hint recovery follows the chain from survives later saves that name no checkpoint:
+    a save without one, and the save of the trees a recovery adopts leaves into."""
+    model = SealModel()
+    sealer = Sealer(model)
+    sealer.recover()
+    sealer.seal(STREAM[:9])
+    [signed, *_] = Checkpointer(model, KEY, lambda: T0).run(sealer.trees)
+    company = signed.checkpoint.company_id
+    sealer.save({company: signed})
+    assert model.latest[company] == signed
+    sealer.seal(STREAM[9:18])
+    sealer.save()
+    assert model.latest[company] == signed, "saved again without a checkpoint: the hint stays"
+    sealer.seal(STREAM[18:27])  # a crash before the next save: a new process adopts these
+    restarted = Sealer(model)
+    assert restarted.recover().adopted == 9
+    assert model.latest[company] == signed, "the adopted trees are saved with their hints"
+    assert_sealed_once(model, STREAM[:27])
 
 
 def test_a_store_failure_mid_batch_is_recovered_by_the_same_sealer() -> None:
