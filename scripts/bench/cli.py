@@ -93,6 +93,18 @@ def mixed(
     scenario.run(_ready(), rate, duration, size, concurrency)
 
 
+@app.command()
+def readme(
+    rate: Annotated[float, typer.Option(min=1, help="Events per second (emit-load --rate).")] = 1000.0,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds of load (emit-load --duration).")] = 600.0,
+    repeats: Annotated[int, typer.Option(min=1, help="Times each README request is sent.")] = 30,
+) -> None:
+    """After `make run` and ten minutes of emit-load, how fast the README's curl examples answer."""
+    from scripts.bench import readme as scenario
+
+    scenario.run(_ready(), rate, duration, repeats)
+
+
 @app.command("pass-through", hidden=True)
 def pass_through() -> None:
     """The transformer's loop forwarding records unchanged (max-throughput's ceiling)."""

@@ -74,28 +74,32 @@ def drive(
     emitter = pipe.emitter()  # a fresh one: its counts are the measured run's alone
     probe = LatencyProbe(pipe.settings, every=sample_every).start()
     lag = LagSampler(pipe.settings).start()
-    bucket = TokenBucket(rate)
-    sent_per_s: list[tuple[float, float]] = []
-    started = time.monotonic()
-    with step(f"sending {rate:,.0f} events/s for {duration:.0f} s"):
-        last_mark, last_count = started, 0
-        while (now := time.monotonic()) - started < duration:
-            bucket.take()
-            event = factory.event()
-            emitter.send(event)
-            probe.sent(event["id"])
-            if now - last_mark >= 1.0:
-                sent_per_s.append(
-                    (round(now - started, 1), (emitter.counts.sent - last_count) / (now - last_mark))
-                )
-                last_mark, last_count = now, emitter.counts.sent
-        emitter.flush(120)
-    send_seconds = time.monotonic() - started
-    with step("waiting until every event is stored"):
-        wait_for(lambda: lag.sample() == (0, 0) and probe.drained(), DRAIN_TIMEOUT_S, "the pipeline to drain")
-    drained_after = time.monotonic() - started - send_seconds
-    probe.stop()
-    lag.stop()
+    try:
+        bucket = TokenBucket(rate)
+        sent_per_s: list[tuple[float, float]] = []
+        started = time.monotonic()
+        with step(f"sending {rate:,.0f} events/s for {duration:.0f} s"):
+            last_mark, last_count = started, 0
+            while (now := time.monotonic()) - started < duration:
+                bucket.take()
+                event = factory.event()
+                emitter.send(event)
+                probe.sent(event["id"])
+                if now - last_mark >= 1.0:
+                    sent_per_s.append(
+                        (round(now - started, 1), (emitter.counts.sent - last_count) / (now - last_mark))
+                    )
+                    last_mark, last_count = now, emitter.counts.sent
+            emitter.flush(120)
+        send_seconds = time.monotonic() - started
+        with step("waiting until every event is stored"):
+            wait_for(
+                lambda: lag.sample() == (0, 0) and probe.drained(), DRAIN_TIMEOUT_S, "the pipeline to drain"
+            )
+        drained_after = time.monotonic() - started - send_seconds
+    finally:  # also on SIGTERM: the samplers must not outlive the pipeline they read
+        probe.stop()
+        lag.stop()
     emitter.close()
     stored = pipe.collection.count_documents({}) - preloaded
     latency = percentiles_ms([latency for _, latency in probe.samples])
