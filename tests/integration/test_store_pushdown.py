@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo import MongoClient
 from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
 
 from authtrail.settings import Settings
 from authtrail.store import ensure_indexes
@@ -404,8 +405,14 @@ def _writes(draw: st.DrawFn, ids: list[Any]) -> tuple[str, dict[str, Any]]:
     by_id = draw(st.sampled_from([*ids, "absent", 99])) if ids else "absent"
     some_ids = draw(st.lists(st.sampled_from([*ids, "absent"]), max_size=5)) if ids else ["absent"]
     kind = draw(
-        st.sampled_from(["update_many", "delete_many", "update_one", "delete_one", "find_one_and_update"])
+        st.sampled_from(
+            ["update_many", "delete_many", "update_one", "delete_one", "find_one_and_update", "insert"]
+        )
     )
+    if kind == "insert":  # new ids and, unordered, some taken ones: a partly refused batch
+        return kind, {
+            "_id": {"$in": draw(st.lists(st.sampled_from([*ids, "n1", "n2", "n3", 7]), max_size=4))}
+        }
     query = draw(
         st.sampled_from([draw(_queries()), draw(_queries()), {"_id": by_id}, {"_id": {"$in": some_ids}}])
     )
@@ -427,6 +434,20 @@ def _apply(
     """Run the statement on the collection, and on the model: the single-document kinds may
     change any one matching document, so the model follows the one the server changed."""
     matching = [d for d in model if _matches(d, query)]
+    if kind == "insert":
+        taken = {json.dumps(d["_id"]) for d in model}
+        fresh = list({json.dumps(i): i for i in query["_id"]["$in"] if json.dumps(i) not in taken}.values())
+        documents = [{"_id": i, "w": mark} for i in query["_id"]["$in"]]
+        inserted = len(documents)
+        try:
+            if documents:
+                collection.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            inserted = exc.details["nInserted"]
+        assert inserted == len(fresh), where
+        model.extend({"_id": i, "w": mark} for i in fresh)
+        assert collection.count_documents({}) == len(model), where
+        return
     if kind == "update_many":
         result = collection.update_many(query, {"$set": {"w": mark}})
         assert result.matched_count == len(matching), where
@@ -456,6 +477,8 @@ def _apply(
         else:
             document["w"] = mark
     assert _contents(collection) == sorted(model, key=lambda d: json.dumps(d["_id"])), where
+    # every document counted: the patch reads a count its triggers keep (count.go)
+    assert collection.count_documents({}) == len(model), where
 
 
 @pytest.mark.parametrize("kind", ["pipeline", "mixed", "odd"])
@@ -477,6 +500,8 @@ def test_writes_differential(
         tally.documents += len(documents)
         servers = [patched] if reference is None else [patched, reference]
         runs = [(_fresh(server, database, documents), [dict(d) for d in documents]) for server in servers]
+        for collection, model in runs:  # the first count starts the maintained count
+            assert collection.count_documents({}) == len(model)
         for mark in range(8):
             kind_of_write, query = data.draw(_writes([d["_id"] for d in runs[0][1]]))
             where = f"{kind_of_write}({query!r})"
