@@ -79,11 +79,13 @@ def request_mix(sample: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def api_settings(settings: Settings, database: str, port: int) -> Settings:
-    """An API of its own on ``database``: the benchmarks measure latency, not the per-key limit."""
+    """An API of its own on ``database``: the benchmarks measure latency, not the per-key limit
+    (and leave the metrics port to a running system's API)."""
     return settings.model_copy(
         update={
             "mongo_database": database,
             "api_port": port,
+            "api_metrics_port": 0,
             "api_rate_limit_per_s": 1e9,
             "api_rate_limit_burst": 1e9,
         }
@@ -236,7 +238,6 @@ def _one_size(
                 "api",
                 name=f"api-{side}",
                 api_port=API_PORT + offset,
-                api_metrics_port=0,
                 metrics_enabled=side == "counted",
             )
             url = scoped.model_copy(update={"api_port": API_PORT + offset}).api_url

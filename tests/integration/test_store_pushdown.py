@@ -336,19 +336,39 @@ class Tally:
     fallback = 0
     documents = 0
 
+    def plan(self, plan: dict[str, Any]) -> None:
+        if plan["exactPushdown"]:
+            self.exact += 1
+        else:
+            self.fallback += 1
+
+
+def _examples(count: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Hypothesis settings of the differential tests: reproducible, slow examples welcome."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+def _run_then_drop(run: Callable[[], None], database: str, *clients: MongoClient | None) -> None:
+    try:
+        run()
+    finally:
+        for client in clients:
+            if client is not None:
+                client.drop_database(database)
+
 
 @pytest.mark.parametrize("kind", ["pipeline", "mixed", "odd"])
 def test_differential(patched: MongoClient, reference: MongoClient | None, unique: str, kind: str) -> None:
     database = f"pushdown_{unique}"
     tally = Tally()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @_examples(EXAMPLES)
     @given(documents=_documents(kind), data=st.data())
     def run(documents: list[dict[str, Any]], data: st.DataObject) -> None:
         tally.documents += len(documents)
@@ -378,17 +398,9 @@ def test_differential(patched: MongoClient, reference: MongoClient | None, uniqu
                     "limit": Int64(limit),
                 },
             )
-            if plan["exactPushdown"]:
-                tally.exact += 1
-            else:
-                tally.fallback += 1
+            tally.plan(plan)
 
-    try:
-        run()
-    finally:
-        patched.drop_database(database)
-        if reference is not None:
-            reference.drop_database(database)
+    _run_then_drop(run, database, patched, reference)
     print(f"{tally.documents} documents, {tally.exact} exact queries, {tally.fallback} fallbacks")
     # the comparisons above must have exercised the patch, and, with odd values, its fallback
     assert tally.exact > 0
@@ -488,13 +500,7 @@ def test_writes_differential(
     database = f"pushdown_writes_{unique}"
     tally = Tally()
 
-    @settings(
-        max_examples=EXAMPLES // 2,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @_examples(EXAMPLES // 2)
     @given(documents=_documents(kind), data=st.data())
     def run(documents: list[dict[str, Any]], data: st.DataObject) -> None:
         tally.documents += len(documents)
@@ -506,19 +512,11 @@ def test_writes_differential(
             kind_of_write, query = data.draw(_writes([d["_id"] for d in runs[0][1]]))
             where = f"{kind_of_write}({query!r})"
             plan = runs[0][0].database.command("explain", {"find": "e", "filter": query})
-            if plan["exactPushdown"]:
-                tally.exact += 1
-            else:
-                tally.fallback += 1
+            tally.plan(plan)
             for collection, model in runs:
                 _apply(model, collection, kind_of_write, query, mark, where)
 
-    try:
-        run()
-    finally:
-        patched.drop_database(database)
-        if reference is not None:
-            reference.drop_database(database)
+    _run_then_drop(run, database, patched, reference)
     print(f"{tally.documents} documents, {tally.exact} exact writes, {tally.fallback} fallbacks")
     assert tally.exact > 0
     if kind == "odd":
