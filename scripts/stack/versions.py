@@ -20,7 +20,7 @@ FERRETDB_VERSION = "v1.24.2"
 # The stack builds FerretDB with this patch (see ferretdb/README.md). Its sha256 is pinned so
 # that an edited patch is never built by accident: after reviewing an edit, update the pin.
 FERRETDB_PATCH = Path(__file__).with_name("ferretdb") / "pushdown.patch"
-FERRETDB_PATCH_SHA256 = "9de69168f6c98917618643c2c6c4a623191b32fadbb53e05cc596caf15eb428a"
+FERRETDB_PATCH_SHA256 = "f971bae29e936eff42f6c643686fef2286db0f10754918c82016cac909592a2b"
 REGISTRY_MODULE = "github.com/axonops/axonops-schema-registry"
 # v0.2.1 is the newest tag the Go module proxy serves here (later tags answer 403).
 REGISTRY_VERSION = "v0.2.1"
