@@ -128,7 +128,7 @@ class MongoSealStore:
         self.checkpoints: Collection[Document] = database[CHECKPOINTS]
         self.sealer: Collection[Document] = database[SEALER]
         # Every tree version read or written, per company: what the next save replaces.
-        self.tree_versions: dict[int, set[str]] = {}
+        self.tree_versions: dict[int, set[Any]] = {}
 
     def ensure_indexes(self) -> None:
         try:
@@ -177,11 +177,11 @@ class MongoSealStore:
                 raise _unavailable(exc) from exc
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
-        replaced = sorted(
+        replaced = [  # any _id type: a tree saved before versions is its company id
             old
             for company_id, version in versions.items()
             for old in self.tree_versions.get(company_id, set()) - {version["_id"]}
-        )
+        ]
         try:
             for start in range(0, len(replaced), IDS_PER_QUERY):
                 self.tree_records.delete_many({"_id": {"$in": replaced[start : start + IDS_PER_QUERY]}})

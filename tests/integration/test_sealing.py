@@ -26,7 +26,7 @@ from authtrail.audit_event import audit_event
 from authtrail.integrity.checkpoint import SignedCheckpoint, check_follows, load_public_key, verify_signature
 from authtrail.integrity.leaf import leaf_hash
 from authtrail.integrity.merkle import CompactRange, inclusion_proof_from, root, verify_inclusion
-from authtrail.integrity.seal_store import LEAVES, NODES, MongoSealStore
+from authtrail.integrity.seal_store import LEAVES, NODES, TREES, MongoSealStore, position_key
 from authtrail.integrity.sealing import STORED_NODE_LEVEL
 from authtrail.integrity.signing_key import public_key_path
 from authtrail.kafka.clients import admin_client, observer
@@ -250,3 +250,27 @@ def rewind(settings: Settings) -> None:
     request = ConsumerGroupTopicPartitions(settings.sealer_group, partitions)
     for future in admin.alter_consumer_group_offsets([request]).values():
         future.result(timeout=30)
+
+
+def test_trees_saved_before_trees_were_versioned_are_read_then_replaced(pipe: IsolatedPipeline) -> None:
+    """A store sealed before trees were versioned holds one tree document per company, its
+    ``_id`` the company id: each is read as its company's tree, and deleted by the company's next
+    save — also when one save replaces old-style and versioned trees together."""
+    database = pipe.collection.database
+    trees = {company: CompactRange() for company in (7, 8)}
+    for company, tree in trees.items():
+        tree.extend(bytes([n]) * 32 for n in range(3))
+        database[TREES].insert_one({"_id": company, "company_id": company, **tree.to_state()})
+    store = MongoSealStore(database)
+    assert {company: record.state for company, record in store.trees().items()} == {
+        company: tree.to_state() for company, tree in trees.items()
+    }
+    trees[8].append(bytes([9]) * 32)
+    store.save_trees({8: trees[8].to_state()}, {})  # 8 is versioned now, 7 is not
+    for tree in trees.values():
+        tree.append(bytes([10]) * 32)
+    store.save_trees({company: tree.to_state() for company, tree in trees.items()}, {})
+    assert sorted(doc["_id"] for doc in database[TREES].find({})) == [position_key(7, 4), position_key(8, 5)]
+    assert {company: record.state for company, record in MongoSealStore(database).trees().items()} == {
+        company: tree.to_state() for company, tree in trees.items()
+    }
