@@ -33,17 +33,30 @@ def _reap() -> None:
 class Tracked:
     name: str
     pid: int
-    created: float
+    created: float  # seconds from boot to the process's start: a reused pid starts later
     log: Path
 
     def alive(self) -> bool:
         try:
             process = psutil.Process(self.pid)
             return (
-                abs(process.create_time() - self.created) < 0.05 and process.status() != psutil.STATUS_ZOMBIE
+                abs(_started(process) - self.created) < START_TOLERANCE_S
+                and process.status() != psutil.STATUS_ZOMBIE
             )
         except psutil.Error:
             return False
+
+
+# Start times are compared as seconds since boot, never as wall-clock times: the kernel's boot
+# time in wall-clock terms moves when the clock is stepped or slewed across a second, and every
+# tracked server then looked dead (a test session lost its whole stack that way).
+START_TOLERANCE_S = 1.5  # records of older versions were rebased from wall-clock times (±1 s)
+
+
+def _started(process: psutil.Process) -> float:
+    # create_time() is the start in ticks since boot plus the boot time as the kernel gives it
+    # now: take that boot time off again
+    return process.create_time() - psutil.boot_time()
 
 
 class ProcessTable:
@@ -57,7 +70,9 @@ class ProcessTable:
         if not record.exists():
             return None
         data = json.loads(record.read_text())
-        return Tracked(name=name, pid=data["pid"], created=data["created"], log=Path(data["log"]))
+        if "started_s" not in data:  # a record of an older version: wall-clock, rebased once
+            data["started_s"] = data["created"] - psutil.boot_time()
+        return Tracked(name=name, pid=data["pid"], created=data["started_s"], log=Path(data["log"]))
 
     def running(self, name: str) -> Tracked | None:
         _reap()
@@ -88,11 +103,9 @@ class ProcessTable:
                 start_new_session=True,
             )
         _children[process.pid] = process
-        tracked = Tracked(
-            name=name, pid=process.pid, created=psutil.Process(process.pid).create_time(), log=log
-        )
+        tracked = Tracked(name=name, pid=process.pid, created=_started(psutil.Process(process.pid)), log=log)
         (self.run_dir / f"{name}.json").write_text(
-            json.dumps({"pid": tracked.pid, "created": tracked.created, "log": str(log), "argv": argv})
+            json.dumps({"pid": tracked.pid, "started_s": tracked.created, "log": str(log), "argv": argv})
         )
         return tracked
 
