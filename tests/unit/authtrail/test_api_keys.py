@@ -97,3 +97,10 @@ def test_a_malformed_key_does_not_parse(presented: str) -> None:
 def test_a_well_formed_key_parses_into_id_and_secret() -> None:
     assert parse_key(GOOD) == ("0123456789ab", "A" * 43)
     assert parse_key("at_0123456789ab_" + "-_" * 21 + "z") == ("0123456789ab", "-_" * 21 + "z")
+
+
+@pytest.mark.parametrize("secret", ["_" + "A" * 42, "A" * 20 + "__" + "B" * 21, "-" * 43])
+def test_a_secret_may_start_with_or_hold_the_separator(secret: str) -> None:
+    # token_urlsafe draws from A-Z a-z 0-9 - _, so about one key in 64 starts with "_":
+    # splitting a key on "_" is wrong; its grammar is the only way to take it apart
+    assert parse_key(f"at_0123456789ab_{secret}") == ("0123456789ab", secret)
