@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -78,7 +79,8 @@ class LocalStack:
             log.info("server already running", server=server.name)
             return
         server.prepare()
-        tracked = self.processes.start(server.name, server.argv, self.layout.log(server.name), env=None)
+        env = {**os.environ, **server.env} if server.env else None
+        tracked = self.processes.start(server.name, server.argv, self.layout.log(server.name), env=env)
         log.info("server started", server=server.name, pid=tracked.pid, port=server.port)
 
     def _wait_ready(self, server: Server, deadline: float) -> None:

@@ -342,6 +342,11 @@ def _registry(settings: Settings, artifacts: Artifacts, layout: Layout) -> Serve
 
 
 # --- FerretDB (MongoDB wire protocol) on PostgreSQL (or SQLite) ------------------------------
+# Go's collector at its default (100) ran a fifth of a large read's CPU time: reading 1,000
+# events took 41 ms at 100, 37 at 200, 34 at 400 (RSS 36 → 44 MB), 35 at 800 (69 MB).
+STORE_GOGC = "400"
+
+
 def _store(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
     data = layout.data("store")
     backend = (
@@ -369,6 +374,7 @@ def _store(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server:
         ],
         ready=lambda: _store_ready(settings),
         prepare=prepare,
+        env={"GOGC": STORE_GOGC},
         after=("postgres",) if settings.store_backend == "postgresql" else (),
     )
 

@@ -32,6 +32,9 @@ PACKAGES = [
     "./internal/backends/postgresql/",
     "./internal/backends/postgresql/metadata/",
     "./internal/handler/",
+    "./internal/handler/common/",
+    "./internal/handler/sjson/",
+    "./internal/util/resource/",
 ]
 
 

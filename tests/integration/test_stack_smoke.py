@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import httpx
+import psutil
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
@@ -16,6 +17,7 @@ from authtrail.errors import StackError
 from authtrail.kafka.clients import NewTopic
 from authtrail.settings import Settings
 from scripts.stack.control import LocalStack
+from scripts.stack.servers import STORE_GOGC
 
 pytestmark = pytest.mark.stack
 
@@ -31,6 +33,13 @@ def test_every_server_is_ready(stack: LocalStack) -> None:
         "connect": "ready",
     }
     assert all(row.pid for row in rows)
+
+
+@pytest.mark.control
+def test_the_store_runs_with_its_garbage_collector_setting(stack: LocalStack) -> None:
+    pids = {row.name: row.pid for row in stack.status()}
+    store = psutil.Process(pids["store"]).environ()
+    assert store.get("GOGC") == STORE_GOGC  # FerretDB's collector setting (large reads)
 
 
 @pytest.mark.control
