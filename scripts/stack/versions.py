@@ -20,7 +20,7 @@ FERRETDB_VERSION = "v1.24.2"
 # The stack builds FerretDB with this patch (see ferretdb/README.md). Its sha256 is pinned so
 # that an edited patch is never built by accident: after reviewing an edit, update the pin.
 FERRETDB_PATCH = Path(__file__).with_name("ferretdb") / "pushdown.patch"
-FERRETDB_PATCH_SHA256 = "edd14be31e1813447f9fa848319ac8de11fd465c192f5caf115b065d9a376244"
+FERRETDB_PATCH_SHA256 = "51c18b44b2587ac349ae7f1caba685780891e4fac227ecd2cea09b802c59989d"
 REGISTRY_MODULE = "github.com/axonops/axonops-schema-registry"
 # v0.2.1 is the newest tag the Go module proxy serves here (later tags answer 403).
 REGISTRY_VERSION = "v0.2.1"
