@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import signal
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -73,11 +73,18 @@ def query(
     concurrency: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 50,
     duration: Annotated[float, typer.Option(min=5, help="Seconds of the concurrent mix, per side.")] = 30.0,
     repeats: Annotated[int, typer.Option(min=1, help="Requests of each type alone, per side.")] = 5,
+    order: Annotated[
+        Literal["arrival", "random"],
+        typer.Option(
+            help="Documents stored as ingest stores them (arrival: nearly by event time) "
+            "or shuffled (random: a time range scattered over the table, the worst case)."
+        ),
+    ] = "arrival",
 ) -> None:
     """Each request type alone, then the mix at CONCURRENCY — through the API and straight on the store."""
     from scripts.bench import query as scenario
 
-    scenario.run(_ready(), [int(s) for s in sizes.split(",")], concurrency, duration, repeats)
+    scenario.run(_ready(), [int(s) for s in sizes.split(",")], concurrency, duration, repeats, order)
 
 
 @app.command()
