@@ -33,8 +33,13 @@ def stored_documents(
     stores them over that time (see :func:`arrival_times`)."""
     now = time.time()
     jitter = random.Random(seed)  # noqa: S311 - sample data, not secrets
-    at_random: Callable[[], float] = lambda: now - jitter.random() * spread_s  # noqa: E731
-    clock = partial(next, arrival_times(now, spread_s, count, jitter)) if arrival_order else at_random
+
+    def at_random() -> float:
+        return now - jitter.random() * spread_s
+
+    clock: Callable[[], float] = (
+        partial(next, arrival_times(now, spread_s, count, jitter)) if arrival_order else at_random
+    )
     factory = EventFactory(seed=seed, clock=clock, users=users)
     transformer = EventTransformer.from_settings(settings, schemas=_no_registry)
     for offset in range(count):

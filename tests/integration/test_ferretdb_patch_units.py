@@ -34,7 +34,6 @@ PACKAGES = [
     "./internal/handler/",
     "./internal/handler/common/",
     "./internal/handler/sjson/",
-    "./internal/util/resource/",
 ]
 
 
