@@ -136,7 +136,9 @@ def investigate(
     depth: Annotated[
         int, typer.Option(min=10, max=99_990, help="Events before the deep page (page 10,000 of 10: 99,990).")
     ] = 99_990,
-    repeats: Annotated[int, typer.Option(min=5, help="Rounds of first/deep/page-number requests.")] = 100,
+    repeats: Annotated[
+        int, typer.Option(min=10, help="Rounds of the two cursor pages (the page-number page: one in ten).")
+    ] = 1000,
 ) -> None:
     """Cursor page at DEPTH next to the first page, and export of every event (rate, API RSS)."""
     from scripts.bench import investigate as scenario

@@ -46,8 +46,7 @@ def run(settings: Settings, rate: float, duration: float, size: int, concurrency
     try:
         with step("deploying an isolated pipeline"):
             pipe.deploy()
-        with step(f"preloading {size:,} documents"):
-            loaded = load(settings, pipe.settings.mongo_database, size, users=max(50, size // 20))
+        loaded = load(settings, pipe.settings.mongo_database, size, users=max(50, size // 20))
         pipe.start("transformer")
         pipe.start("sink-watch")
         pipe.start("api")

@@ -44,7 +44,7 @@ from scripts.bench import charts
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
 from scripts.bench.stats import per_second, percentiles_ms
 from scripts.bench.throughput import PeakRss
-from scripts.console import step
+from scripts.console import progress, step
 from scripts.stack.isolated_pipeline import IsolatedPipeline
 
 API_PORT = 14999
@@ -109,21 +109,25 @@ def load(
     documents = stored_documents(
         settings, count, seed=7, spread_s=SPREAD_S, users=users, arrival_order=order == "arrival"
     )
-    for value in documents:
-        document = RawBSONDocument(value)
-        sample = sample or {"company_id": document["company_id"], "user_id": document["user_id"]}
-        batch.append(document)
-        if len(batch) == 5000:
+    with progress(f"inserting {count:,} documents ({order} order)", total=count) as advance:
+        for value in documents:
+            document = RawBSONDocument(value)
+            sample = sample or {"company_id": document["company_id"], "user_id": document["user_id"]}
+            batch.append(document)
+            if len(batch) == 5000:
+                collection.insert_many(batch, ordered=False)
+                advance(len(batch))
+                batch = []
+        if batch:
             collection.insert_many(batch, ordered=False)
-            batch = []
-    if batch:
-        collection.insert_many(batch, ordered=False)
+            advance(len(batch))
     inserted = time.monotonic() - started
-    ensure_indexes(collection)
-    # A table bulk-loaded in one go has no planner statistics yet (autovacuum gets to it later):
-    # `compact` (VACUUM ANALYZE on FerretDB, harmless on MongoDB) makes the plans the ones a
-    # collection filled over time gets.
-    client[database].command("compact", settings.mongo_collection)
+    with step("building the query indexes and planner statistics"):
+        ensure_indexes(collection)
+        # A table bulk-loaded in one go has no planner statistics yet (autovacuum gets to it
+        # later): `compact` (VACUUM ANALYZE on FerretDB, harmless on MongoDB) makes the plans
+        # the ones a collection filled over time gets.
+        client[database].command("compact", settings.mongo_collection)
     indexed = time.monotonic() - started - inserted
     client.close()
     return {
@@ -246,8 +250,7 @@ def _one_size(
 ) -> dict[str, Any]:
     database = f"bench_query_{uuid.uuid4().hex[:8]}"
     scoped = api_settings(settings, database, API_PORT)
-    with step(f"loading {size:,} documents ({order} order)"):
-        loaded = load(settings, database, size, users=max(50, size // 20), order=order)
+    loaded = load(settings, database, size, users=max(50, size // 20), order=order)
     api = IsolatedPipeline(scoped, f"q{size}", RESULTS_DIR / "work" / f"query-{started}-{size}")
     api.settings = scoped
     try:
