@@ -20,7 +20,7 @@ FERRETDB_VERSION = "v1.24.2"
 # The stack builds FerretDB with this patch (see ferretdb/README.md). Its sha256 is pinned so
 # that an edited patch is never built by accident: after reviewing an edit, update the pin.
 FERRETDB_PATCH = Path(__file__).with_name("ferretdb") / "pushdown.patch"
-FERRETDB_PATCH_SHA256 = "51c18b44b2587ac349ae7f1caba685780891e4fac227ecd2cea09b802c59989d"
+FERRETDB_PATCH_SHA256 = "8358e51c20c38a9808726d7076d27af70ec9b9311fa6cc4c9817b344aa4779e2"
 REGISTRY_MODULE = "github.com/axonops/axonops-schema-registry"
 # v0.2.1 is the newest tag the Go module proxy serves here (later tags answer 403).
 REGISTRY_VERSION = "v0.2.1"
