@@ -20,7 +20,7 @@ FERRETDB_VERSION = "v1.24.2"
 # The stack builds FerretDB with this patch (see ferretdb/README.md). Its sha256 is pinned so
 # that an edited patch is never built by accident: after reviewing an edit, update the pin.
 FERRETDB_PATCH = Path(__file__).with_name("ferretdb") / "pushdown.patch"
-FERRETDB_PATCH_SHA256 = "8358e51c20c38a9808726d7076d27af70ec9b9311fa6cc4c9817b344aa4779e2"
+FERRETDB_PATCH_SHA256 = "868f3c5f5bf470d2276bf713ba69bbd2f344e9860a344c041729f5de23c2a3a2"
 REGISTRY_MODULE = "github.com/axonops/axonops-schema-registry"
 # v0.2.1 is the newest tag the Go module proxy serves here (later tags answer 403).
 REGISTRY_VERSION = "v0.2.1"
