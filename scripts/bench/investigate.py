@@ -38,18 +38,20 @@ from scripts.stack.isolated_pipeline import IsolatedPipeline
 
 API_PORT = 14998
 WALK_PAGE = 1000  # events per request while walking to the depth
-FIRST, DEEP, PAGE_NUMBER = "first", "deep", "page number"
+FIRST, SECOND, DEEP, PAGE_NUMBER = "first", "second", "deep", "page number"
 # The page-number page at depth (~0.7 s at 1M) is the contrast, not the target: one round in ten
 # sends it, so a run can afford the rounds a p99 needs (of 100 samples, p99 is one slow request).
 CONTRAST_EVERY = 10
 
 
 def round_order(index: int, contrast_every: int) -> list[str]:
-    """The requests of round ``index``, in order: both cursor pages, the first page first in even
-    rounds and second in odd ones (neither always follows the other, or the slow contrast), and
-    the page-number page at depth last, in one round of ``contrast_every``."""
-    pair = [FIRST, DEEP] if index % 2 == 0 else [DEEP, FIRST]
-    return [*pair, PAGE_NUMBER] if index % contrast_every == 0 else pair
+    """The requests of round ``index``, in order: the three cursor pages (first, second, deep),
+    rotated one place each round (none always follows another, or the slow contrast), and the
+    page-number page at depth last, in one round of ``contrast_every``."""
+    cursor_pages = [FIRST, SECOND, DEEP]
+    shift = index % len(cursor_pages)
+    rotated = cursor_pages[shift:] + cursor_pages[:shift]
+    return [*rotated, PAGE_NUMBER] if index % contrast_every == 0 else rotated
 
 
 def filters_to_measure() -> dict[str, dict[str, Any]]:
@@ -115,11 +117,18 @@ def _depth_vs_first(
         raise ValueError(f"{name}: fewer than {WALK_PAGE} matching events; load more documents")
     labels = {
         FIRST: "cursor, first page",
+        SECOND: "cursor, page 2",
         DEEP: f"cursor, {walked:,} deep",
         PAGE_NUMBER: f"page number, {walked:,} deep",
     }
     queries = {
         FIRST: {**params, "order": "newest", "per_page": 10},
+        # a keyset page like the deep one, 10 events in: depth alone, without "first vs later"
+        SECOND: {
+            **params,
+            "cursor": _ok(http, {**params, "order": "newest", "per_page": 10})["meta"]["next_cursor"],
+            "per_page": 10,
+        },
         DEEP: {**params, "cursor": cursor, "per_page": 10},
         PAGE_NUMBER: {**params, "page": walked // 10 + 1, "per_page": 10},
     }
@@ -139,13 +148,13 @@ def _depth_vs_first(
     figures = {
         label: {**percentiles_ms(samples), "errors": errors[label]} for label, samples in times.items()
     }
-    first, deep = figures["cursor, first page"], figures[f"cursor, {walked:,} deep"]
-    return {
-        "depth": walked,
-        "requests": figures,
-        "deep_over_first_p99": round(deep["p99"] / first["p99"], 2) if first["p99"] else None,
-        "deep_over_first_p50": round(deep["p50"] / first["p50"], 2) if first["p50"] else None,
+    deep = figures[labels[DEEP]]
+    ratios = {
+        f"deep_over_{name}_{stat}": round(deep[stat] / base[stat], 2) if base[stat] else None
+        for name, base in (("first", figures[labels[FIRST]]), ("second", figures[labels[SECOND]]))
+        for stat in ("p50", "p99")
     }
+    return {"depth": walked, "requests": figures, **ratios}
 
 
 def _export(http: httpx.Client, fmt: str, size: int) -> dict[str, Any]:
@@ -210,16 +219,17 @@ def _report(result: BenchResult) -> None:
     for name, figures in result.figures["cursor"].items():
         for label, p in figures["requests"].items():
             rows.append([name, label, p["p50"], p["p95"], p["p99"], p["errors"]])
-        rows.append(
-            [
-                name,
-                "deep / first (p50, p99)",
-                figures["deep_over_first_p50"],
-                "",
-                figures["deep_over_first_p99"],
-                "",
-            ]
-        )
+        for base in ("first", "second"):
+            rows.append(
+                [
+                    name,
+                    f"deep / {'first page' if base == 'first' else 'page 2'} (p50, p99)",
+                    figures[f"deep_over_{base}_p50"],
+                    "",
+                    figures[f"deep_over_{base}_p99"],
+                    "",
+                ]
+            )
     print_table(
         f"N={size:,}: cursor pages of 10, alone (ms)",
         ["filter", "request", "p50", "p95", "p99", "errors"],
@@ -234,7 +244,7 @@ def _report(result: BenchResult) -> None:
         ],
     )
     names = list(result.figures["cursor"])
-    labels = ["cursor, first page", "cursor, deep", "page number, deep"]
+    labels = ["cursor, first page", "cursor, page 2", "cursor, deep", "page number, deep"]
     series: dict[str, list[float]] = {}
     for index, label in enumerate(labels):
         for stat in ("p50", "p99"):

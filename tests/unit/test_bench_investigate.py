@@ -1,17 +1,19 @@
-"""``bench investigate``'s rounds (scripts/bench/investigate.py): the two cursor pages it compares
-take turns going first, and the slow page-number contrast comes in one round of ten."""
+"""``bench investigate``'s rounds (scripts/bench/investigate.py): the three cursor pages it compares
+(first, second, deep) take turns going first, and the slow page-number contrast comes in one
+round of ten."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from scripts.bench.investigate import DEEP, FIRST, PAGE_NUMBER, round_order
+from scripts.bench.investigate import DEEP, FIRST, PAGE_NUMBER, SECOND, round_order
 
 
-def test_each_round_sends_both_cursor_pages_once_each_going_first_in_turn() -> None:
-    orders = [round_order(index, contrast_every=10) for index in range(100)]
-    assert all(order.count(FIRST) == order.count(DEEP) == 1 for order in orders)
-    assert Counter(order[0] for order in orders) == {FIRST: 50, DEEP: 50}
+def test_each_round_sends_every_cursor_page_once_each_going_first_in_turn() -> None:
+    orders = [round_order(index, contrast_every=10) for index in range(99)]
+    assert all(order.count(FIRST) == order.count(SECOND) == order.count(DEEP) == 1 for order in orders)
+    assert Counter(order[0] for order in orders) == {FIRST: 33, SECOND: 33, DEEP: 33}
+    assert Counter(order[2] for order in orders) == {FIRST: 33, SECOND: 33, DEEP: 33}
 
 
 def test_the_page_number_contrast_comes_last_in_one_round_of_ten() -> None:
