@@ -42,7 +42,7 @@ def grouped_bars(
     ylabel: str,
     log: bool = False,
 ) -> Path:
-    figure, axes = plt.subplots(figsize=(max(8.0, len(groups) * 1.6), 5))
+    figure, axes = plt.subplots(figsize=(max(8.0, len(groups) * 1.6) + 2.5, 5))
     width = 0.8 / max(1, len(series))
     for i, (name, values) in enumerate(series.items()):
         axes.bar([g + i * width for g in range(len(groups))], values, width, label=name)
@@ -52,7 +52,8 @@ def grouped_bars(
     axes.set_ylabel(ylabel)
     if log:
         axes.set_yscale("log")
-    axes.legend()
+    # beside the plot, not over it: with many series a legend inside covers the tallest bars
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     axes.set_title(title)
     return _save(figure, path)
 
