@@ -141,15 +141,19 @@ class StoredNodeDocuments:
         return self.nodes[(level, index)]
 
 
-def wait_checkpointed(pipe: IsolatedPipeline, timeout_s: float = 30) -> None:
-    """Until every company's latest checkpoint covers its whole tree (interval: 1 s)."""
+def wait_checkpointed(pipe: IsolatedPipeline, count: int, timeout_s: float = 60) -> None:
+    """Until the saved trees hold all ``count`` sealed leaves and every company's latest
+    checkpoint covers its whole tree (both happen each checkpoint interval: 1 s). Leaves are
+    written before trees are saved, so a company sealed since the last save has leaves and no
+    tree yet: waiting on the trees present alone passed with half the companies missing."""
     store = MongoSealStore(pipe.mongo[pipe.settings.mongo_database])
 
     def covered() -> bool:
-        return all(
+        trees = store.trees()
+        return sum(record.state["size"] for record in trees.values()) == count and all(
             (chain := latest_checkpoints(store, company_id))
             and chain[-1].checkpoint.tree_size == record.state["size"]
-            for company_id, record in store.trees().items()
+            for company_id, record in trees.items()
         )
 
     wait_for(covered, timeout_s, "checkpoints covering every tree")
@@ -185,7 +189,7 @@ def test_events_through_the_pipeline_are_sealed_and_a_document_written_to_the_st
     )
     stream.join()
     wait_sealed(pipe, len(stream.events))
-    wait_checkpointed(pipe)
+    wait_checkpointed(pipe, len(stream.events))
     database = pipe.mongo[pipe.settings.mongo_database]
     assert database[LEAVES].count_documents({"_id": intruder}) == 0, (
         "a document written straight to the store"
@@ -208,7 +212,7 @@ def test_kill_9_of_the_sealer_mid_stream_loses_nothing_and_seals_nothing_twice(
         pipe.start("sealer")
     stream.join()
     wait_sealed(pipe, len(stream.events))
-    wait_checkpointed(pipe)
+    wait_checkpointed(pipe, len(stream.events))
     assert leaves.count_documents({}) == len(stream.events)
     assert verify_logs(pipe) == produced_per_company(stream.events)
     assert pipe.log_of("sealer").count("sealer state recovered") >= 4  # at each start
@@ -218,7 +222,7 @@ def test_a_rewound_group_and_a_reused_id_seal_nothing_twice(pipe: IsolatedPipeli
     stream = Stream(pipe, 3_000, 3_000, seed=153, users=USERS).start()
     stream.join()
     wait_sealed(pipe, len(stream.events))
-    wait_checkpointed(pipe)
+    wait_checkpointed(pipe, len(stream.events))
     database = pipe.mongo[pipe.settings.mongo_database]
     before = {name: sorted(database[name].find({}), key=lambda d: str(d["_id"])) for name in (LEAVES, NODES)}
     trees_before = MongoSealStore(database).trees()

@@ -96,7 +96,7 @@ def sealed(
             stream.join()
             events += stream.events
             wait_sealed(pipe, len(events))
-            wait_checkpointed(pipe)
+            wait_checkpointed(pipe, len(events))
         pipe.stop("sealer")  # the log stays as it is while it is attacked
         (company, _), (other, _) = Counter(e["company_id"] for e in events).most_common(2)
         wait_for(lambda: http_ok(f"http://127.0.0.1:{API_PORT}/health"), 30, "the API")
