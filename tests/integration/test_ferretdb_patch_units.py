@@ -31,6 +31,7 @@ PACKAGES = [
     "./internal/backends/",
     "./internal/backends/postgresql/",
     "./internal/backends/postgresql/metadata/",
+    "./internal/clientconn/",
     "./internal/handler/",
     "./internal/handler/common/",
     "./internal/handler/sjson/",

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo import MongoClient
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import AutoReconnect, BulkWriteError
 
 from authtrail.settings import Settings
 from authtrail.store import ensure_indexes
@@ -113,6 +113,31 @@ def test_versions_say_patched(patched: MongoClient, reference: MongoClient | Non
     assert "-authtrail." in patched.admin.command("buildInfo")["ferretdbVersion"]
     if reference is not None:
         assert "-authtrail." not in reference.admin.command("buildInfo")["ferretdbVersion"]
+
+
+NAN_MESSAGES: list[tuple[str, Callable[[Collection[Any]], Any]]] = [
+    ("insert", lambda c: c.insert_one({"_id": "n1", "x": float("nan")})),
+    # the whole message is refused: n2 is not stored either (MongoDB would store it)
+    ("insert, nested", lambda c: c.insert_many([{"_id": "n2"}, {"_id": "n3", "a": [{"b": float("nan")}]}])),
+    ("filter", lambda c: list(c.find({"x": float("nan")}))),
+    ("update", lambda c: c.update_one({"_id": "ok"}, {"$set": {"x": float("nan")}})),
+]
+
+
+def test_a_nan_sent_is_refused_as_released_ferretdb_refuses_it(
+    patched: MongoClient, reference: MongoClient | None, unique: str
+) -> None:
+    """PostgreSQL's JSON has no NaN: FerretDB refuses one in anything a client sends (it closes
+    the connection). The patch checks what clients send itself, no longer every reply
+    (handler/wire.go, clientconn/nan.go): the same refusals, nothing stored."""
+    for client in (patched, reference) if reference is not None else (patched,):
+        collection = client[f"nan_{unique}"]["c"]
+        collection.insert_one({"_id": "ok", "x": 1.5})
+        for what, send in NAN_MESSAGES:
+            with pytest.raises(AutoReconnect):
+                send(collection)
+            assert list(collection.find({}, sort=[("_id", 1)])) == [{"_id": "ok", "x": 1.5}], what
+        client.drop_database(f"nan_{unique}")
 
 
 # --- the model: MongoDB's comparison and matching rules for the values generated here ------
