@@ -72,7 +72,9 @@ def query(
     ] = "100000",
     concurrency: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 50,
     duration: Annotated[float, typer.Option(min=5, help="Seconds of the concurrent mix, per side.")] = 30.0,
-    repeats: Annotated[int, typer.Option(min=1, help="Requests of each type alone, per side.")] = 5,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Rounds of each request type alone (API, direct, floor in turn).")
+    ] = 100,
     order: Annotated[
         Literal["arrival", "random"],
         typer.Option(

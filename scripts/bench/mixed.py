@@ -59,7 +59,7 @@ def run(settings: Settings, rate: float, duration: float, size: int, concurrency
         )
         ingester.start()
         with step(f"{concurrency} query clients while ingesting {rate:,.0f}/s for {duration:.0f} s"):
-            _, samples = asyncio.run(
+            samples = asyncio.run(
                 through_api(pipe.settings.api_url, key, request_mix(loaded["sample"]), concurrency, duration)
             )
         ingester.join(600)

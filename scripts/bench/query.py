@@ -4,11 +4,13 @@ For each size N, N pipeline-shaped documents are bulk-inserted (``insert_many`` 
 documents the transformer would produce, then the query indexes are built) into a fresh
 database, and ``authtrail serve`` answers the issue's eight request types in two phases:
 
-1. **alone**: each request type by itself, one client, ``solo_repeats`` times — through the API
-   and straight through the API's own store code (``AuditStore.page``: page and count
-   concurrently, under the same time limit), without HTTP. This is each query's cost without
-   queueing, how it grows with N, and the API's overhead as the ratio of the two p50s,
-   measured where the store is not saturated.
+1. **alone**: each request type by itself, one client, ``repeats`` rounds; in each, the request
+   goes through the API, straight through the API's own store code (``AuditStore.page``: page
+   and count concurrently, under the same time limit, without HTTP), and ``GET /health`` goes
+   through the API (its floor: HTTP, framework, log line — no key, no store), the side that
+   goes first rotating. This is each query's cost without queueing, how it grows with N, and
+   the API's overhead as the ratio and the difference of the two p50s, measured side by side
+   where the store is not saturated. A p99 of fewer than 100 rounds is their maximum.
 2. **mix**: ``concurrency`` clients cycle through the seven types for ``duration`` seconds, API
    and then direct: throughput, p50/p95/p99 and errors under load.
 3. **metrics overhead**: the same mix through a second API on the same data with metrics
@@ -23,7 +25,8 @@ import itertools
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
@@ -138,21 +141,32 @@ def load(
     }
 
 
-async def alone(call: Call, mix: dict[str, dict[str, Any]], repeats: int) -> Samples:
-    """``repeats`` timed requests of each kind, after a first one reported on its own: it pays
-    what a collection's first request of a kind pays once (the store setting up its
-    maintained count on the first unfiltered count, caches filling), not what a request costs."""
-    samples = Samples()
-    for kind, params in mix.items():
-        for attempt in range(repeats + 1 if repeats else 0):
-            started = time.perf_counter()
-            if not await call(params):
-                samples.errors[kind] += 1
-            elapsed = time.perf_counter() - started
-            if attempt == 0:
-                samples.first[kind] = elapsed
-            else:
-                samples.latencies[kind].append(elapsed)
+async def alone(
+    calls: dict[str, Call], mix: dict[str, dict[str, Any]], repeats: int, title: str = "each request alone"
+) -> dict[str, Samples]:
+    """Each request type by itself, ``repeats`` rounds in which every side in ``calls`` sends it
+    once, the side that goes first rotating each round: the sides' figures come from the same
+    moments of a noisy machine, so their ratio is the sides' and not the minute's. Each side's
+    first request of a kind is reported on its own: it pays what a collection's first request
+    of a kind pays once (the store setting up its maintained count on the first unfiltered
+    count, caches filling), not what a request costs."""
+    sides = list(calls)
+    samples = {side: Samples() for side in sides}
+    total = len(mix) * (repeats + 1 if repeats else 0)
+    with progress(f"{title}: {repeats} rounds of {', '.join(sides)} in turn", total=total) as advance:
+        for kind, params in mix.items():
+            for attempt in range(repeats + 1 if repeats else 0):
+                turn = attempt % len(sides)
+                for side in sides[turn:] + sides[:turn]:
+                    started = time.perf_counter()
+                    if not await calls[side](params):
+                        samples[side].errors[kind] += 1
+                    elapsed = time.perf_counter() - started
+                    if attempt == 0:
+                        samples[side].first[kind] = elapsed
+                    else:
+                        samples[side].latencies[kind].append(elapsed)
+                advance(1)
     return samples
 
 
@@ -175,25 +189,34 @@ async def concurrently(call: Call, mix: dict[str, dict[str, Any]], clients: int,
     return samples
 
 
-async def through_api(
-    url: str, key: str, mix: dict[str, dict[str, Any]], clients: int, duration: float, repeats: int = 0
-) -> tuple[Samples, Samples]:
-    """(alone, mix) samples of requests to the API."""
+@asynccontextmanager
+async def api_client(url: str, key: str, clients: int = 1) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
         base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=60
     ) as client:
-
-        async def call(params: dict[str, Any]) -> bool:
-            return (await client.get("/audit_events", params=params)).status_code == 200
-
-        return await alone(call, mix, repeats), await concurrently(call, mix, clients, duration)
+        yield client
 
 
-async def direct(
-    settings: Settings, mix: dict[str, dict[str, Any]], clients: int, duration: float, repeats: int
-) -> tuple[Samples, Samples]:
-    """(alone, mix) samples of the API's own store work (:class:`AuditStore`), without HTTP."""
+def api_call(client: httpx.AsyncClient) -> Call:
+    async def call(params: dict[str, Any]) -> bool:
+        return (await client.get("/audit_events", params=params)).status_code == 200
+
+    return call
+
+
+def floor_call(client: httpx.AsyncClient) -> Call:
+    """``GET /health``, whatever the request: what any request through the API costs."""
+
+    async def call(params: dict[str, Any]) -> bool:
+        return (await client.get("/health")).status_code == 200
+
+    return call
+
+
+@asynccontextmanager
+async def direct_store(settings: Settings, clients: int = 1) -> AsyncIterator[Call]:
+    """The API's own store work (:class:`AuditStore`), without HTTP."""
     store = AuditStore(settings.model_copy(update={"api_max_concurrent_queries": clients}))
 
     async def call(params: dict[str, Any]) -> bool:
@@ -205,9 +228,37 @@ async def direct(
         return True
 
     try:
-        return await alone(call, mix, repeats), await concurrently(call, mix, clients, duration)
+        yield call
     finally:
         await store.close()
+
+
+async def side_by_side(
+    url: str, key: str, settings: Settings, mix: dict[str, dict[str, Any]], repeats: int, title: str
+) -> dict[str, Samples]:
+    """The alone phase: through the API, straight on the store, and the API's floor —
+    ``GET /health`` through the same client: HTTP, the framework and the request's log line,
+    no key and no store — in turn."""
+    async with api_client(url, key) as client, direct_store(settings) as direct:
+        return await alone(
+            {"api": api_call(client), "direct": direct, "floor": floor_call(client)}, mix, repeats, title
+        )
+
+
+async def through_api(
+    url: str, key: str, mix: dict[str, dict[str, Any]], clients: int, duration: float
+) -> Samples:
+    """``clients`` concurrent clients through the API for ``duration`` seconds."""
+    async with api_client(url, key, clients) as client:
+        return await concurrently(api_call(client), mix, clients, duration)
+
+
+async def through_store(
+    settings: Settings, mix: dict[str, dict[str, Any]], clients: int, duration: float
+) -> Samples:
+    """The same straight on the store."""
+    async with direct_store(settings, clients) as call:
+        return await concurrently(call, mix, clients, duration)
 
 
 def run(
@@ -259,13 +310,14 @@ def _one_size(
         key = create_key(scoped, None, "benchmark").secret_key
         mix = request_mix(loaded["sample"])
         memory = PeakRss(process.pid)
-        with step(f"N={size:,}: each request alone, then {concurrency} clients, through the API"):
-            api_alone, api_mix = asyncio.run(
-                through_api(scoped.api_url, key, mix, concurrency, duration, repeats)
-            )
+        alone_samples = asyncio.run(
+            side_by_side(scoped.api_url, key, scoped, mix, repeats, f"N={size:,}: each request alone")
+        )
+        with step(f"N={size:,}: {concurrency} clients through the API"):
+            api_mix = asyncio.run(through_api(scoped.api_url, key, mix, concurrency, duration))
         api_rss = memory.stop()
-        with step(f"N={size:,}: the same straight on the store"):
-            direct_alone, direct_mix = asyncio.run(direct(scoped, mix, concurrency, duration, repeats))
+        with step(f"N={size:,}: {concurrency} clients straight on the store"):
+            direct_mix = asyncio.run(through_store(scoped, mix, concurrency, duration))
         # Two fresh API processes alike but for counting (a process that served the phases
         # above has more to collect per request: its age would weigh on one side only).
         pair: dict[str, tuple[str, int]] = {}
@@ -286,6 +338,7 @@ def _one_size(
         cleanup: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
         with cleanup:
             cleanup.drop_database(database)
+    api_alone, direct_alone, floor = (alone_samples[side] for side in ("api", "direct", "floor"))
     per_type = {}
     for kind in mix:
         one_api, one_direct = (
@@ -304,9 +357,9 @@ def _one_size(
                 "direct_first_ms": round(direct_alone.first.get(kind, 0.0) * 1000, 1),
                 "api_errors": api_alone.errors[kind],
                 "direct_errors": direct_alone.errors[kind],
-                "api_over_direct_p50": round(one_api["p50"] / one_direct["p50"], 2)
-                if one_direct["p50"]
-                else None,
+                "api_over_direct_p50": ratio(one_api["p50"], one_direct["p50"]),
+                "api_over_direct_p99": ratio(one_api["p99"], one_direct["p99"]),
+                "api_minus_direct_p50_ms": round(one_api["p50"] - one_direct["p50"], 1),
             },
             "mix": {
                 "api": {
@@ -325,8 +378,14 @@ def _one_size(
         "load": loaded,
         "api_peak_rss_mb": api_rss,
         "request_types": per_type,
+        # GET /health through the same client, in the same rounds: what any request costs
+        "http_floor_ms": percentiles_ms([t for latencies in floor.latencies.values() for t in latencies]),
         "metrics_overhead": overhead,
     }
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 2) if denominator else None
 
 
 def counting_overhead(
@@ -354,7 +413,7 @@ def counting_overhead(
         url, pid = apis[side]
         process = psutil.Process(pid)
         before = sum(process.cpu_times()[:2])
-        _, many = asyncio.run(through_api(url, key, mix, clients, duration / 4))
+        many = asyncio.run(through_api(url, key, mix, clients, duration / 4))
         cpu_s[side] += sum(process.cpu_times()[:2]) - before
         answered = [x for kind in many.latencies.values() for x in kind]
         latencies[side] += answered
@@ -385,11 +444,13 @@ def _report(result: BenchResult) -> None:
     for size in sizes:
         figures = result.figures[size]
         kinds = figures["request_types"]
+        floor = figures["http_floor_ms"]
         print_table(
-            f"N={int(size):,}: each request alone (ms; 'first' untimed before them)",
+            f"N={int(size):,}: each request alone, API and direct in turn (ms; 'first' untimed "
+            f"before them; the API's floor, GET /health: p50 {floor['p50']}, p99 {floor['p99']})",
             [
-                *("request", "API first", "API p50", "API p95", "API p99"),
-                *("direct p50", "direct p99", "API/direct", "errors"),
+                *("request", "API first", "API p50", "API p95", "API p99", "direct p50"),
+                *("direct p99", "API/direct p50", "p99", "API-direct p50", "errors"),
             ],
             [
                 [
@@ -401,6 +462,8 @@ def _report(result: BenchResult) -> None:
                     t["alone"]["direct"]["p50"],
                     t["alone"]["direct"]["p99"],
                     t["alone"]["api_over_direct_p50"] or "-",
+                    t["alone"].get("api_over_direct_p99") or "-",
+                    t["alone"].get("api_minus_direct_p50_ms", "-"),
                     t["alone"]["api_errors"],
                 ]
                 for k, t in kinds.items()

@@ -1,5 +1,7 @@
-"""``bench query``'s requests alone (scripts/bench/query.py): each kind's first request is
-reported on its own, the timed ones follow; failures are counted either way."""
+"""``bench query``'s requests alone (scripts/bench/query.py): every side sends each request in
+every round, the side that goes first rotating (so the sides are measured at the same moments);
+each kind's first request is reported on its own, the timed ones follow; failures are counted
+either way."""
 
 from __future__ import annotations
 
@@ -9,33 +11,40 @@ from typing import Any
 
 import pytest
 
-from scripts.bench.query import alone
+from scripts.bench.query import Call, alone
 
 MIX = {"page": {"page": 1}, "count": {"per_page": 1000}}
 
 
-def test_the_first_request_of_each_kind_is_untimed_and_reported_apart(
+def recording(name: str, log: list[tuple[str, dict[str, Any]]], now: list[float], fail_at: int = 0) -> Call:
+    async def call(params: dict[str, Any]) -> bool:
+        log.append((name, params))
+        now[0] += 5.0 if len(log) in (1, 2, 7, 8) else 1.0  # each kind's first round: 5 s a request
+        return len(log) != fail_at
+
+    return call
+
+
+def test_the_sides_take_turns_going_first_and_the_first_round_is_reported_apart(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [0.0]
     monkeypatch.setattr(time, "perf_counter", lambda: now[0])
-    calls: list[dict[str, Any]] = []
-
-    async def call(params: dict[str, Any]) -> bool:
-        calls.append(params)
-        now[0] += 5.0 if len(calls) in (1, 5) else 1.0  # each kind's first takes 5 s, the rest 1 s
-        return params != {"per_page": 1000} or len(calls) != 6
-
-    samples = asyncio.run(alone(call, MIX, repeats=3))
-    assert calls == [MIX["page"]] * 4 + [MIX["count"]] * 4
-    assert samples.first == {"page": 5.0, "count": 5.0}
-    assert dict(samples.latencies) == {"page": [1.0] * 3, "count": [1.0] * 3}
-    assert dict(samples.errors) == {"count": 1}
+    log: list[tuple[str, dict[str, Any]]] = []
+    sides = {"api": recording("api", log, now, fail_at=10), "direct": recording("direct", log, now)}
+    samples = asyncio.run(alone(sides, MIX, 2))
+    assert [name for name, _ in log] == ["api", "direct", "direct", "api", "api", "direct"] * 2
+    assert [params for _, params in log] == [MIX["page"]] * 6 + [MIX["count"]] * 6
+    for side in ("api", "direct"):
+        assert samples[side].first == {"page": 5.0, "count": 5.0}
+        assert dict(samples[side].latencies) == {"page": [1.0] * 2, "count": [1.0] * 2}
+    assert dict(samples["api"].errors) == {"count": 1}  # the 10th request: api, count, first timed round
+    assert dict(samples["direct"].errors) == {}
 
 
 def test_no_repeats_sends_nothing() -> None:
     async def call(params: dict[str, Any]) -> bool:
         raise AssertionError("no request expected")
 
-    samples = asyncio.run(alone(call, MIX, repeats=0))
-    assert (samples.latencies, samples.first) == ({}, {})
+    samples = asyncio.run(alone({"api": call}, MIX, repeats=0))
+    assert (samples["api"].latencies, samples["api"].first) == ({}, {})
