@@ -80,7 +80,7 @@ from query_service.serialize import dumps
 from scripts.bench import charts
 from scripts.bench.query import SPREAD_S, api_settings
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
-from scripts.bench.stats import per_second, percentiles_ms
+from scripts.bench.stats import per_second, percentiles_ms, ratio
 from scripts.bench.throughput import PeakRss
 from scripts.console import console, progress, step
 from scripts.stack.isolated_pipeline import IsolatedPipeline
@@ -266,7 +266,7 @@ def _sealing_figures(series: list[Sample], total: int) -> dict[str, Any]:
         "events": total,
         "ingest_per_s": ingest,
         "seal_per_s": seal,
-        "seal_over_ingest": round(seal / ingest, 2) if ingest else None,
+        "seal_over_ingest": ratio(seal, ingest),
         "seal_per_s_while_ingesting": during,
         "seal_per_s_after_ingest": alone,
         "max_lag": max(s.lag for s in series),
@@ -628,7 +628,7 @@ def _proof_requests(
         "requests": figures,
         "proof_checked": checked,
         "over_lookup_p99": {
-            kind: round(figures[kind]["p99"] / reference["p99"], 2) if reference["p99"] else None
+            kind: ratio(figures[kind]["p99"], reference["p99"])
             for kind in ("inclusion proof", "consistency proof")
         },
     }

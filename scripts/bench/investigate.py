@@ -31,7 +31,7 @@ from query_service.store import AuditStore
 from scripts.bench import charts
 from scripts.bench.query import api_settings, load
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
-from scripts.bench.stats import per_second, percentiles_ms
+from scripts.bench.stats import per_second, percentiles_ms, ratio, rotated
 from scripts.bench.throughput import PeakRss
 from scripts.console import progress
 from scripts.stack.isolated_pipeline import IsolatedPipeline
@@ -48,10 +48,8 @@ def round_order(index: int, contrast_every: int) -> list[str]:
     """The requests of round ``index``, in order: the three cursor pages (first, second, deep),
     rotated one place each round (none always follows another, or the slow contrast), and the
     page-number page at depth last, in one round of ``contrast_every``."""
-    cursor_pages = [FIRST, SECOND, DEEP]
-    shift = index % len(cursor_pages)
-    rotated = cursor_pages[shift:] + cursor_pages[:shift]
-    return [*rotated, PAGE_NUMBER] if index % contrast_every == 0 else rotated
+    cursor_pages = rotated([FIRST, SECOND, DEEP], index)
+    return [*cursor_pages, PAGE_NUMBER] if index % contrast_every == 0 else cursor_pages
 
 
 def filters_to_measure() -> dict[str, dict[str, Any]]:
@@ -150,7 +148,7 @@ def _depth_vs_first(
     }
     deep = figures[labels[DEEP]]
     ratios = {
-        f"deep_over_{name}_{stat}": round(deep[stat] / base[stat], 2) if base[stat] else None
+        f"deep_over_{name}_{stat}": ratio(deep[stat], base[stat])
         for name, base in (("first", figures[labels[FIRST]]), ("second", figures[labels[SECOND]]))
         for stat in ("p50", "p99")
     }

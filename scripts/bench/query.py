@@ -45,7 +45,7 @@ from query_service.params import parse_query
 from query_service.store import AuditStore, StoreUnavailableError
 from scripts.bench import charts
 from scripts.bench.results import RESULTS_DIR, BenchResult, print_table
-from scripts.bench.stats import per_second, percentiles_ms
+from scripts.bench.stats import per_second, percentiles_ms, ratio, rotated
 from scripts.bench.throughput import PeakRss
 from scripts.console import progress, step
 from scripts.stack.isolated_pipeline import IsolatedPipeline
@@ -152,12 +152,12 @@ async def alone(
     count, caches filling), not what a request costs."""
     sides = list(calls)
     samples = {side: Samples() for side in sides}
-    total = len(mix) * (repeats + 1 if repeats else 0)
-    with progress(f"{title}: {repeats} rounds of {', '.join(sides)} in turn", total=total) as advance:
+    attempts = repeats + 1 if repeats else 0
+    label = f"{title}: {repeats} rounds of {', '.join(sides)} in turn"
+    with progress(label, total=len(mix) * attempts) as advance:
         for kind, params in mix.items():
-            for attempt in range(repeats + 1 if repeats else 0):
-                turn = attempt % len(sides)
-                for side in sides[turn:] + sides[:turn]:
+            for attempt in range(attempts):
+                for side in rotated(sides, attempt):
                     started = time.perf_counter()
                     if not await calls[side](params):
                         samples[side].errors[kind] += 1
@@ -384,10 +384,6 @@ def _one_size(
     }
 
 
-def ratio(numerator: float, denominator: float) -> float | None:
-    return round(numerator / denominator, 2) if denominator else None
-
-
 def counting_overhead(
     apis: dict[str, tuple[str, int]], key: str, mix: dict[str, dict[str, Any]], clients: int, duration: float
 ) -> dict[str, Any]:
@@ -462,8 +458,8 @@ def _report(result: BenchResult) -> None:
                     t["alone"]["direct"]["p50"],
                     t["alone"]["direct"]["p99"],
                     t["alone"]["api_over_direct_p50"] or "-",
-                    t["alone"].get("api_over_direct_p99") or "-",
-                    t["alone"].get("api_minus_direct_p50_ms", "-"),
+                    t["alone"]["api_over_direct_p99"] or "-",
+                    t["alone"]["api_minus_direct_p50_ms"],
                     t["alone"]["api_errors"],
                 ]
                 for k, t in kinds.items()

@@ -1,9 +1,11 @@
-"""Percentiles and rates, in the units the tables show."""
+"""Percentiles, rates and ratios, in the units the tables show; the order of side-by-side rounds."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def percentiles_ms(seconds: Sequence[float]) -> dict[str, Any]:
@@ -30,3 +32,15 @@ def per_second(count: int, seconds: float) -> float:
         return 0.0
     rate = count / seconds
     return round(rate, 1 if rate >= 1 else 2)
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """To 0.01; None where the denominator is nothing."""
+    return round(numerator / denominator, 2) if denominator else None
+
+
+def rotated(items: Sequence[T], turn: int) -> list[T]:
+    """``items`` rotated ``turn`` places: round ``turn``'s order, so in side-by-side rounds none
+    always goes first or always follows another."""
+    shift = turn % len(items)
+    return [*items[shift:], *items[:shift]]
