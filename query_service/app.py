@@ -8,6 +8,7 @@ and shared by every request. The endpoints live in ``events.py`` and ``export.py
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -167,6 +168,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         app.state.access_recorder = recorder
         recorder.start()
+        # What the process has built so far (modules, clients, the app) lives as long as it does:
+        # frozen, it leaves the collector's full collections, which then scan only what requests
+        # made. Measured on 1,000-event pages: full-collection pauses 22-27 ms -> 0.4 ms, p95
+        # 40 -> 30 ms (docs/benchmarks.md, query).
+        gc.freeze()
         log.info(
             "query API started",
             url=settings.api_url,
