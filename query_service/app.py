@@ -171,7 +171,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # What the process has built so far (modules, clients, the app) lives as long as it does:
         # frozen, it leaves the collector's full collections, which then scan only what requests
         # made. Measured on 1,000-event pages: full-collection pauses 22-27 ms -> 0.4 ms, p95
-        # 40 -> 30 ms (docs/benchmarks.md, query).
+        # 40 -> 30 ms (docs/benchmarks.md, query). Garbage is collected first: frozen, it would
+        # stay for the life of the process.
+        gc.collect()
         gc.freeze()
         log.info(
             "query API started",

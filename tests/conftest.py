@@ -70,8 +70,10 @@ def stack(settings: Settings) -> Iterator[LocalStack]:
 @pytest.fixture(autouse=True)
 def _collect_garbage_after_each_test() -> Iterator[None]:
     """Leaked sockets or processes are reported against the test that leaked them, not against
-    whichever test the garbage collector happens to run in later."""
+    whichever test the garbage collector happens to run in later. What an app started by the
+    test froze out of the collector's sight (``gc.freeze``) is given back to it first."""
     yield
+    gc.unfreeze()
     gc.collect()
 
 

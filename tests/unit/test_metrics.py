@@ -26,6 +26,7 @@ from authtrail.metrics import PartitionGauge, component_registry, multiprocess_d
 from authtrail.settings import PROJECT_ROOT, load_settings
 from query_service.app import create_app
 from tests.support.metric_lint import authtrail_names, problems
+from tests.support.unreached_store import UNREACHED_STORE_URI
 from tests.unit.test_transformer_loop import ScriptedTransformer, run_to_end
 
 PREFIXES = ("authtrail_api_", "authtrail_transformer_", "authtrail_sink_watch_", "authtrail_sealer_")
@@ -138,7 +139,7 @@ def test_the_transformer_counts_rewinds_by_cause_and_failed_deliveries() -> None
 @pytest.fixture
 def api(request: pytest.FixtureRequest) -> Iterator[TestClient]:
     settings = load_settings(
-        mongo_uri=SecretStr("mongodb://127.0.0.1:1/"),  # never reached by these requests
+        mongo_uri=UNREACHED_STORE_URI,  # never reached by these requests
         api_access_log_to_store=False,
         api_cursor_secret=SecretStr("s" * 40),
         api_metrics_port=getattr(request, "param", 0),

@@ -19,6 +19,7 @@ from query_service.export import ExportCutError
 from query_service.query import NEWEST, Position, SortOrder
 from query_service.rate_limit import RateLimitedError, RunningLimit
 from query_service.store import StoreUnavailableError
+from tests.support.unreached_store import UNREACHED_STORE_URI
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 EVENTS = 2500
@@ -76,7 +77,7 @@ class AnyKey:
 @pytest.fixture
 def app_with(request: pytest.FixtureRequest) -> Iterator[tuple[TestClient, FakeStore, list[dict[str, Any]]]]:
     settings = load_settings(
-        mongo_uri=SecretStr("mongodb://127.0.0.1:1/"),  # never reached: the store is faked
+        mongo_uri=UNREACHED_STORE_URI,  # never reached: the store is faked
         api_access_log_to_store=False,
         api_export_batch_size=BATCH,
         api_cursor_secret=SecretStr("s" * 40),

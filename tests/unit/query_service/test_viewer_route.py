@@ -9,17 +9,17 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from authtrail.settings import load_settings
 from query_service.app import create_app
 from query_service.ui import CONTENT_SECURITY_POLICY, UI_DIR, load_assets
+from tests.support.unreached_store import UNREACHED_STORE_URI
 
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    settings = load_settings(mongo_uri=SecretStr("mongodb://127.0.0.1:1/"), api_access_log_to_store=False)
+    settings = load_settings(mongo_uri=UNREACHED_STORE_URI, api_access_log_to_store=False)
     with TestClient(create_app(settings)) as test_client:  # the store is never reached: /ui needs none
         yield test_client
 
