@@ -1,7 +1,9 @@
 """Opaque cursors: a position in an order, bound to the filters and the key scope that produced it.
 
 A cursor is ``base64url(payload) "." base64url(HMAC-SHA256(secret, payload)[:16])``, the payload
-the compact JSON ``[version, order, position ms, position id, binding]``. The binding is a digest
+the compact JSON ``[version, order, position ms, position id, binding, ties]`` (``ties``: events
+of the position's time the walk returned, which sizes the next page's query; absent from cursors
+issued before it was added, which still work). The binding is a digest
 of the request's filters and its key's scope, so a cursor replayed with other filters or by
 another tenant's key, or altered in any bit, is refused (400) instead of silently starting a walk
 somewhere else. It grants nothing: the tenant scope is forced from the key on every request.
@@ -44,7 +46,8 @@ class CursorCodec:
         self._secret = secret
 
     def encode(self, order: SortOrder, position: Position, bound_to: str) -> str:
-        payload = orjson.dumps([VERSION, order.name, at_millis(position.at), position.id, bound_to])
+        fields = [VERSION, order.name, at_millis(position.at), position.id, bound_to]
+        payload = orjson.dumps(fields if position.ties is None else [*fields, position.ties])
         return f"{_b64(payload)}.{_b64(self._mac(payload))}"
 
     def decode(self, token: str, order: SortOrder, bound_to: str) -> Position:
@@ -56,7 +59,7 @@ class CursorCodec:
             raise CursorError("is not a cursor this API issued") from exc
         if not hmac.compare_digest(mac, self._mac(payload)):
             raise CursorError("is not a cursor this API issued (altered, or signed with another secret)")
-        version, order_name, millis, event_id, cursor_binding = orjson.loads(payload)
+        version, order_name, millis, event_id, cursor_binding, *ties = orjson.loads(payload)
         if version != VERSION:
             raise CursorError("comes from another version of this API; start the walk again")
         if order_name != order.name:
@@ -66,7 +69,7 @@ class CursorCodec:
                 "was issued for other filters or another key; "
                 "repeat the filters of the request that returned it"
             )
-        return Position(from_millis(millis), event_id)
+        return Position(from_millis(millis), event_id, *ties)
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()[:MAC_BYTES]

@@ -127,10 +127,10 @@ async def _cursor_page(
     request.state.access.update(result_count=len(documents))
     if order is INGESTED:
         # A sync cursor never ends: with nothing new it stays where it was (or at the start).
-        last = order.position(documents[-1]) if documents else (after or SYNC_START)
+        last = order.next_position(documents, after) if documents else (after or SYNC_START)
         next_cursor: str | None = codec.encode(order, last, bound_to)
     elif len(found) > query.per_page:
-        next_cursor = codec.encode(order, order.position(documents[-1]), bound_to)
+        next_cursor = codec.encode(order, order.next_position(documents, after), bound_to)
     else:
         next_cursor = None
     meta["next_cursor"] = next_cursor

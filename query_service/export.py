@@ -169,9 +169,8 @@ async def _batches(
             batch = await fetch
             fetch = None
             if len(batch) == batch_size:
-                fetch = asyncio.create_task(
-                    store.walk(filters, NEWEST, NEWEST.position(batch[-1]), batch_size)
-                )
+                after = NEWEST.next_position(batch, after)
+                fetch = asyncio.create_task(store.walk(filters, NEWEST, after, batch_size))
             if batch:
                 yield batch
     finally:

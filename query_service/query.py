@@ -14,6 +14,7 @@ the store runs each with the order's sort and merges the answers, disjoint by co
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 from collections.abc import Iterable, Iterator
@@ -31,10 +32,13 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Position:
-    """A place in an order: the order's time (event time or ingestion time) and the event id."""
+    """A place in an order: the order's time (event time or ingestion time) and the event id;
+    with, when the walk that reached it knows, how many of the events it returned have that
+    time (this one included) — how far a keyset page from here must step over ties."""
 
     at: datetime
     id: str
+    ties: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,16 @@ class SortOrder:
 
     def position(self, document: dict[str, Any]) -> Position:
         return Position(_utc(document[self.field]), str(document["_id"]))
+
+    def next_position(self, page: list[dict[str, Any]], after: Position | None) -> Position:
+        """Where a walk stands after ``page`` (non-empty), read from ``after``: its last event,
+        and how many returned events share that event's time — counting back into earlier pages
+        when the whole page has ``after``'s time."""
+        last = self.position(page[-1])
+        same = sum(1 for _ in itertools.takewhile(lambda d: _utc(d[self.field]) == last.at, reversed(page)))
+        if same < len(page) or after is None or after.at != last.at:
+            return dataclasses.replace(last, ties=same)
+        return dataclasses.replace(last, ties=None if after.ties is None else after.ties + same)
 
     def beyond(self, document: dict[str, Any], after: Position) -> bool:
         """Whether ``document`` comes strictly after ``after`` in this order."""

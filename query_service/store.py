@@ -46,10 +46,11 @@ from query_service.query import (
 )
 
 SOCKET_MARGIN_MS = 2000
-# Events a keyset page reads beyond the page to step over those sharing the cursor's own time:
-# above the usual ties, so one query answers (see AuditStore.walk); small, because every page
-# pays for it (measured: 32 made a deep page of 10 ~1.5x the first). Crowded seconds (a burst
-# of ingest sharing one timestamp) take the exact two-query form instead.
+# Events a keyset page reads beyond the page to step over those sharing the cursor's own time,
+# when the cursor does not say how many the walk returned (see AuditStore.walk): above the usual
+# ties, so one query answers; small, because every page pays for it (measured: 32 made a deep
+# page of 10 ~1.5x the first, 8 a list filter's ~1.35x). Also the most a page steps over in one
+# query: more ties than this (a burst of ingest sharing one second) take the exact two-query form.
 TIE_SLACK = 8
 
 
@@ -104,10 +105,12 @@ class AuditStore:
         """Keyset pagination: the first ``limit`` events of the union of ``filters`` strictly after
         ``after`` in ``order`` — the same cost at any depth (no skip).
 
-        One query per filter: from ``after``'s own time on, ``tie_slack`` events more than the
-        page, the leading ones up to ``after`` dropped. Exact whenever what is left fills the page
-        or the answer was not full (the end); otherwise more than ``tie_slack`` events share
-        ``after``'s time, and that filter is asked again in the exact two-query form.
+        One query per filter: from ``after``'s own time on, as many events more than the page as
+        the walk has returned of that time (``after.ties``; ``tie_slack`` if unknown), the leading
+        ones up to ``after`` dropped. Exact whenever what is left fills the page or the answer was
+        not full (the end); otherwise more events share ``after``'s time (late arrivals), and that
+        filter is asked again in the exact two-query form — as every filter is when the ties are
+        more than ``tie_slack``.
         """
         async with self._admitted("walk"):
             if after is None:
@@ -119,7 +122,10 @@ class AuditStore:
     async def _after(
         self, filters: list[dict[str, Any]], order: SortOrder, after: Position, limit: int
     ) -> list[list[dict[str, Any]]]:
-        wide = limit + self.tie_slack
+        slack = self.tie_slack if after.ties is None else after.ties
+        if slack > self.tie_slack:  # a crowded time: one query per filter would not step over it
+            return await self._exactly_after(filters, order, after, limit)
+        wide = limit + slack
         found = await self._gather(
             *(self._find(from_position(f, order, after), order.sort, wide) for f in filters)
         )
@@ -131,9 +137,14 @@ class AuditStore:
             else:
                 crowded.append(conditions)
         if crowded:
-            exact = [q for f in crowded for q in keyset_filters(f, order, after)]
-            answers += await self._gather(*(self._find(q, order.sort, limit) for q in exact))
+            answers += await self._exactly_after(crowded, order, after, limit)
         return answers
+
+    async def _exactly_after(
+        self, filters: list[dict[str, Any]], order: SortOrder, after: Position, limit: int
+    ) -> list[list[dict[str, Any]]]:
+        exact = [q for f in filters for q in keyset_filters(f, order, after)]
+        return await self._gather(*(self._find(q, order.sort, limit) for q in exact))
 
     async def count(
         self, filters: list[dict[str, Any]], order: SortOrder = NEWEST, after: Position | None = None

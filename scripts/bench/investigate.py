@@ -192,7 +192,7 @@ async def _store_walk(settings: Settings, size: int) -> dict[str, Any]:
                 advance(len(batch))
                 if len(batch) < batch_size:
                     break
-                after = NEWEST.position(batch[-1])
+                after = NEWEST.next_position(batch, after)
     finally:
         await store.close()
     elapsed = time.perf_counter() - started

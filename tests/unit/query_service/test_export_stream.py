@@ -3,6 +3,7 @@ stream visibly instead of cleanly, and always gives the key's export slot back."
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -106,8 +107,9 @@ def test_an_export_is_every_event_in_keyset_batches(app_with) -> None:
     # one walk per batch, each from the last event of the one before: no skip, no huge find
     assert [limit for _, limit in fake.walks] == [BATCH] * 3
     assert fake.walks[0][0] is None
-    assert fake.walks[1][0] == NEWEST.position(fake.documents[BATCH - 1])
-    assert fake.walks[2][0] == NEWEST.position(fake.documents[2 * BATCH - 1])
+    # ... and how many of that event's second the export has sent (three events a second)
+    assert fake.walks[1][0] == dataclasses.replace(NEWEST.position(fake.documents[BATCH - 1]), ties=1)
+    assert fake.walks[2][0] == dataclasses.replace(NEWEST.position(fake.documents[2 * BATCH - 1]), ties=2)
     assert client.app.state.export_limit._running == {}
     (record,) = [r for r in records if r["path"] == "/audit_events/export"]
     assert (record["status"], record["result_count"], record["total_count"]) == (200, EVENTS, EVENTS)

@@ -59,6 +59,7 @@ class ModelCollection:
     def __init__(self, documents: list[dict[str, Any]]) -> None:
         self.documents = documents
         self.filters: list[dict[str, Any]] = []
+        self.limits: list[int] = []
 
     def find(
         self,
@@ -69,6 +70,7 @@ class ModelCollection:
         **_: Any,
     ) -> ModelCollection:
         self.filters.append(conditions)
+        self.limits.append(limit)
         found = [d for d in self.documents if matches(d, conditions)]
         for name, direction in reversed(sort or []):
             found.sort(key=lambda d: d[name], reverse=direction == -1)
@@ -87,8 +89,9 @@ def run(
     docs,
     tie_slack: int = TIE_SLACK,
     seen: list[dict[str, Any]] | None = None,
+    limits: list[int] | None = None,
 ) -> list[str]:
-    """What AuditStore.walk answers over ``docs``."""
+    """What AuditStore.walk answers over ``docs`` (the queries it sent in ``seen``, ``limits``)."""
 
     async def walk() -> list[dict[str, Any]]:
         store = AuditStore(load_settings())
@@ -101,6 +104,8 @@ def run(
             await store.close()
             if seen is not None:
                 seen.extend(model.filters)
+            if limits is not None:
+                limits.extend(model.limits)
 
     return [d["_id"] for d in asyncio.run(walk())]
 
@@ -172,6 +177,8 @@ def test_a_keyset_page_of_any_query_is_the_brute_force_page(docs, query, limit, 
     after = None
     if matching and data.draw(st.booleans(), label="from a position"):
         after = NEWEST.position(data.draw(st.sampled_from(matching), label="after"))
+        # the ties a cursor carries size the query; right or wrong, the page is exact
+        after = dataclasses.replace(after, ties=data.draw(st.none() | st.integers(0, 12), label="ties"))
     filters = disjuncts(query)
     assert run(filters, NEWEST, after, limit, docs, slack) == expected(keep, NEWEST, after, limit, docs)
 
@@ -188,7 +195,7 @@ def test_walking_to_the_end_visits_each_match_once_in_order(docs, limit, slack) 
         seen += page
         if len(page) < limit:
             break
-        after = NEWEST.position(next(d for d in docs if d["_id"] == page[-1]))
+        after = NEWEST.next_position([next(d for d in docs if d["_id"] == i) for i in page], after)
     assert seen == expected(keep, NEWEST, None, len(docs), docs)
 
 
@@ -234,6 +241,46 @@ def test_one_query_serves_a_page_unless_ties_crowd_it_out() -> None:
     seen.clear()
     assert run([{"company_id": 1}], NEWEST, after, 5, ties, tie_slack=0, seen=seen) == expect
     assert seen[1:] == keyset_filters({"company_id": 1}, NEWEST, after)
+
+
+def test_a_cursor_that_knows_its_ties_asks_each_filter_for_that_many_more_than_the_page() -> None:
+    docs = [
+        {"event_type": kind, "timestamp": T0 - timedelta(seconds=s), "_id": f"{kind}{s:02d}"}
+        for s in range(30)
+        for kind in ("create", "login")
+    ]
+    filters = disjuncts(AuditQuery(event_type=("create", "login")))
+    first = run(filters, NEWEST, None, 10, docs)
+    after = NEWEST.next_position([d for i in first for d in docs if d["_id"] == i], None)
+    assert after.ties == 2  # this second's create and login
+    limits: list[int] = []
+    second = run(filters, NEWEST, after, 10, docs, limits=limits)
+    assert limits == [12, 12]  # not 10 + TIE_SLACK each
+    assert second == expected(lambda d: True, NEWEST, after, 10, docs)
+
+
+def test_a_crowded_time_goes_straight_to_the_exact_form() -> None:
+    docs = [{"company_id": 1, "timestamp": T0, "_id": f"t{i:02d}"} for i in range(30)]
+    after = dataclasses.replace(NEWEST.position(docs[20]), ties=TIE_SLACK + 1)
+    seen: list[dict[str, Any]] = []
+    assert run([{"company_id": 1}], NEWEST, after, 5, docs, seen=seen) == [
+        f"t{i:02d}" for i in range(19, 14, -1)
+    ]
+    assert seen == keyset_filters({"company_id": 1}, NEWEST, after)  # no doomed wide query first
+
+
+def test_the_next_position_counts_the_ties_back_into_earlier_pages() -> None:
+    def page(*seconds: int) -> list[dict[str, Any]]:
+        return [{"timestamp": T0 + timedelta(seconds=s), "_id": f"{s}-{i}"} for i, s in enumerate(seconds)]
+
+    assert NEWEST.next_position(page(5, 4, 4), None).ties == 2
+    assert NEWEST.next_position(page(4, 4, 4), None).ties == 3
+    earlier = NEWEST.next_position(page(5, 4, 4), None)
+    assert NEWEST.next_position(page(4, 4), earlier).ties == 4  # the whole page shares the time
+    assert NEWEST.next_position(page(3, 3), earlier).ties == 2  # another time: counting restarts
+    unknown = dataclasses.replace(earlier, ties=None)
+    assert NEWEST.next_position(page(4, 4), unknown).ties is None  # an old cursor: still unknown
+    assert NEWEST.next_position(page(4, 3), unknown).ties == 1
 
 
 def test_keyset_filters_replace_the_window_bound_on_their_own_side_only() -> None:
