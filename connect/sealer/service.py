@@ -30,38 +30,34 @@ from typing import Any
 from confluent_kafka import Consumer, Message
 from pymongo import MongoClient
 
-from authtrail.backoff import Backoff
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
-from authtrail.heartbeat import Heartbeat
 from authtrail.integrity.checkpointer import Checkpointer
 from authtrail.integrity.errors import LeafError
 from authtrail.integrity.seal_store import MongoSealStore
 from authtrail.integrity.sealing import Sealable, Sealer, decode_sealable
-from authtrail.kafka.offsets import BatchSpan, assigned_lag, commit_stored
-from authtrail.kafka.records import RawMessage, is_record, raw_message
+from authtrail.kafka.batch_service import BatchService
+from authtrail.kafka.offsets import BatchSpan
+from authtrail.kafka.records import RawMessage, raw_message
 from authtrail.kafka.rejoin import GroupRejoin, rejoining_batch_consumer
-from authtrail.logs import get_logger
-from authtrail.metrics import PartitionGauge
-from authtrail.periodic_counts import PeriodicCounts
 from authtrail.settings import Settings
 from connect.sealer import metrics
 
-log = get_logger(__name__)
-STATUS_EVERY_S = 10.0
 # Trees are saved this often (and before each checkpoint round), not per batch (sealing.py):
 # what a crash leaves unsaved is re-read from the leaves at recovery, ~this many seconds' worth.
 # A save rewrites every company's tree that grew (~1,000 documents at the seed's load), a burst
 # the sink shares the store with: every 5 s it stalled inserts for seconds (bench sustained p99
 # 0.9–2.9 s); every 30 s costs a recovery ~5 s of reading leaves.
 SAVE_EVERY_S = 30.0
-MAX_BACKOFF_S = 30.0
 
 
 class SealerError(AuthtrailError):
     """The sealer cannot go on (a fatal Kafka error); it exits without storing the batch's offsets."""
 
 
-class SealerService:
+class SealerService(BatchService):
+    name = "sealer"
+    fatal = SealerError
+
     def __init__(
         self,
         settings: Settings,
@@ -71,58 +67,39 @@ class SealerService:
         sleep: Callable[[float], None] = time.sleep,
         rejoin: GroupRejoin | None = None,
     ) -> None:
-        self.settings = settings
+        super().__init__(settings, consumer, settings.sink_topic, "sealed", metrics, sleep, rejoin)
         self.sealer = sealer
         self.checkpointer = checkpointer
-        self.consumer = consumer
-        self._rejoin = rejoin
-        self.counts = PeriodicCounts(rate_of="sealed", every_s=STATUS_EVERY_S)
-        self._backoff = Backoff(first_s=0.5, max_s=MAX_BACKOFF_S)
-        self._sleep = sleep
+        self.batch_size = settings.sealer_batch_size
+        self.poll_timeout_s = settings.sealer_poll_timeout_s
         self._next_checkpoint = time.monotonic() + settings.integrity_checkpoint_interval_s
         self._next_save = time.monotonic() + SAVE_EVERY_S
-        self._lag = PartitionGauge(metrics.CONSUMER_LAG, "consumer lag", settings.metrics_lag_interval_s)
 
-    def run(self, stop: threading.Event) -> None:
-        clean = False
-        heartbeat = Heartbeat(self.settings.heartbeat_file)
-        try:
+    def start(self, stop: threading.Event) -> None:
+        self._recover(stop)
+        self.log.info(
+            "sealer started",
+            sink_topic=self.settings.sink_topic,
+            group=self.settings.sealer_group,
+            key_id=self.checkpointer.key_id,
+            checkpoint_interval_s=self.settings.integrity_checkpoint_interval_s,
+        )
+
+    def step(self, batch: list[Message], stop: threading.Event) -> None:
+        if batch and not self.handle_batch(batch):
             self._recover(stop)
-            self.subscribe(self.consumer)
-            log.info(
-                "sealer started",
-                sink_topic=self.settings.sink_topic,
-                group=self.settings.sealer_group,
-                key_id=self.checkpointer.key_id,
-                checkpoint_interval_s=self.settings.integrity_checkpoint_interval_s,
-            )
-            while not stop.is_set():
-                heartbeat.beat()
-                batch = self.consumer.consume(
-                    num_messages=self.settings.sealer_batch_size,
-                    timeout=self.settings.sealer_poll_timeout_s,
-                )
-                if batch and not self.handle_batch(batch):
-                    self._recover(stop)
-                    continue
-                checkpoint_due = time.monotonic() >= self._next_checkpoint
-                if (checkpoint_due or time.monotonic() >= self._next_save) and not self.save_state():
-                    self._recover(stop)
-                    continue
-                if checkpoint_due:
-                    self._checkpoint()
-                self._log_status_if_due()
-                self._lag.refresh_if_due(lambda: assigned_lag(self.consumer))
-                if self._rejoin is not None:
-                    self.consumer = self._rejoin.check(self.consumer)
-            clean = True
-        finally:
-            self._shutdown(clean)
+            return
+        checkpoint_due = time.monotonic() >= self._next_checkpoint
+        if (checkpoint_due or time.monotonic() >= self._next_save) and not self.save_state():
+            self._recover(stop)
+            return
+        if checkpoint_due:
+            self._checkpoint()
 
     def handle_batch(self, batch: list[Message]) -> bool:
         """Seal one ``consume()`` result; True if its offsets were stored, False if it was
         rewound (the caller recovers the state before the next batch)."""
-        records = [raw_message(m) for m in batch if self._is_record(m)]
+        records = [raw_message(m) for m in batch if self.is_record(m)]
         if not records:
             return True
         started = time.perf_counter()
@@ -131,14 +108,7 @@ class SealerService:
         try:
             report = self.sealer.seal(sealables)
         except DependencyUnavailableError as exc:
-            span.rewind(self.consumer)
-            delay_s = self._backoff.failed()
-            self.counts["rewinds"] += 1
-            metrics.REWINDS.inc()
-            log.warning(
-                "batch will be redone", reason=str(exc), partitions=len(span.first), backoff_s=delay_s
-            )
-            self._sleep(delay_s)
+            self.redo_later(span, str(exc), metrics.REWINDS)
             return False
         # Everything the batch changed is in the store: its records need never come again.
         self.consumer.store_offsets(offsets=span.next_offsets())
@@ -154,7 +124,7 @@ class SealerService:
         for event_id, sealed_company, record_company in report.conflicts:
             self.counts["conflicts"] += 1
             metrics.CONFLICTS.inc()
-            log.warning(
+            self.log.warning(
                 "event id sealed before with other content; the first sealed version stays",
                 event_id=event_id,
                 sealed_company=sealed_company,
@@ -168,7 +138,7 @@ class SealerService:
         except LeafError as exc:
             self.counts["unsealable"] += 1
             metrics.UNSEALABLE.inc()
-            log.error(
+            self.log.error(
                 "record is not a company's event; not sealed",
                 topic=record.topic,
                 partition=record.partition,
@@ -176,13 +146,6 @@ class SealerService:
                 error=str(exc),
             )
             return None
-
-    def _is_record(self, message: Message) -> bool:
-        if not is_record(message, SealerError):
-            return False
-        self.counts["consumed"] += 1
-        metrics.CONSUMED.inc()
-        return True
 
     def _recover(self, stop: threading.Event) -> None:
         """Read the state back from the store (at start, and after a failed batch), adopting
@@ -193,11 +156,11 @@ class SealerService:
                 break
             except DependencyUnavailableError as exc:
                 delay_s = self._backoff.failed()
-                log.warning("sealer state unreadable; retrying", error=str(exc), backoff_s=delay_s)
+                self.log.warning("sealer state unreadable; retrying", error=str(exc), backoff_s=delay_s)
                 if stop.wait(delay_s):
                     raise
         self.checkpointer.reset(recovery.checkpoints)
-        log.info(
+        self.log.info(
             "sealer state recovered",
             companies=recovery.companies,
             leaves_adopted=recovery.adopted,
@@ -213,7 +176,7 @@ class SealerService:
             saved = self.sealer.save(self.checkpointer.latest_known())
         except DependencyUnavailableError as exc:
             delay_s = self._backoff.failed()
-            log.warning("sealer state not saved; recovering", error=str(exc), backoff_s=delay_s)
+            self.log.warning("sealer state not saved; recovering", error=str(exc), backoff_s=delay_s)
             self._sleep(delay_s)
             return False
         self.counts["trees saved"] += saved
@@ -225,38 +188,25 @@ class SealerService:
         try:
             signed = self.checkpointer.run(self.sealer.trees)
         except DependencyUnavailableError as exc:
-            log.warning("checkpoints postponed", error=str(exc))
+            self.log.warning("checkpoints postponed", error=str(exc))
             return
         if signed:
             self.counts["checkpoints"] += len(signed)
             metrics.CHECKPOINTS_SIGNED.inc(len(signed))
             metrics.LAST_CHECKPOINT.set_to_current_time()
-            log.info(
+            self.log.info(
                 "checkpoints signed",
                 companies=len(signed),
                 key_id=self.checkpointer.key_id,
                 largest_tree=max(s.checkpoint.tree_size for s in signed),
             )
 
-    def subscribe(self, consumer: Consumer) -> None:
-        consumer.subscribe([self.settings.sink_topic], on_revoke=self._on_revoke)
+    def drain(self) -> None:
+        if self.save_state():
+            self._checkpoint()
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[Any]) -> None:
-        commit_stored(consumer, "revoke")
-
-    def _shutdown(self, clean: bool) -> None:
-        if clean:
-            commit_stored(self.consumer, "shutdown")
-            if self.save_state():
-                self._checkpoint()
-        self.consumer.close()
-        self._log_status_if_due(force=True)
-        log.info("sealer stopped", clean=clean)
-
-    def _log_status_if_due(self, force: bool = False) -> None:
-        stats = self.counts.take_if_due(force)
-        if stats is not None:
-            log.info("sealer progress", **stats, companies=len(self.sealer.trees))
+    def progress(self) -> dict[str, Any]:
+        return {"companies": len(self.sealer.trees)}
 
 
 def build_service(settings: Settings) -> tuple[SealerService, MongoClient[dict[str, Any]]]:

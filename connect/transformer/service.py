@@ -31,25 +31,18 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message
 
-from authtrail.backoff import Backoff
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
-from authtrail.heartbeat import Heartbeat
+from authtrail.kafka.batch_service import BatchService
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
-from authtrail.kafka.offsets import BatchSpan, assigned_lag, commit_stored
-from authtrail.kafka.records import RawMessage, is_record, raw_message
+from authtrail.kafka.offsets import BatchSpan
+from authtrail.kafka.records import RawMessage, raw_message
 from authtrail.kafka.rejoin import GroupRejoin, rejoining_batch_consumer
-from authtrail.logs import get_logger
-from authtrail.metrics import PartitionGauge
-from authtrail.periodic_counts import PeriodicCounts
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter_headers
 from connect.transformer import metrics
 from connect.transformer.event_transformer import EventTransformer, Forward, Outcome, RecordProcessor
 
-log = get_logger(__name__)
 FLUSH_TIMEOUT_S = 60.0
-STATS_EVERY_S = 10.0
-MAX_BACKOFF_S = 30.0
 
 
 class TransformerError(AuthtrailError):
@@ -57,7 +50,10 @@ class TransformerError(AuthtrailError):
     points at a bug); it exits without storing the failing batch's offsets."""
 
 
-class TransformerService:
+class TransformerService(BatchService):
+    name = "transformer"
+    fatal = TransformerError
+
     def __init__(
         self,
         settings: Settings,
@@ -67,52 +63,33 @@ class TransformerService:
         sleep: Callable[[float], None] = time.sleep,
         rejoin: GroupRejoin | None = None,
     ) -> None:
-        self.settings = settings
+        super().__init__(settings, consumer, settings.raw_topic, "consumed", metrics, sleep, rejoin)
         self.transformer = transformer
-        self.consumer = consumer
         self.producer = producer
-        self._rejoin = rejoin
-        self.counts = PeriodicCounts(rate_of="consumed", every_s=STATS_EVERY_S)
+        self.batch_size = settings.transformer_batch_size
+        self.poll_timeout_s = settings.transformer_poll_timeout_s
         self.dead_letter_reasons: Counter[str] = Counter()
         self._internal_errors_in_a_row = 0
-        self._backoff = Backoff(first_s=0.5, max_s=MAX_BACKOFF_S)
-        self._sleep = sleep
-        self._lag = PartitionGauge(metrics.CONSUMER_LAG, "consumer lag", settings.metrics_lag_interval_s)
 
     # --- the loop ------------------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
-        self.subscribe(self.consumer)
-        log.info(
+    def start(self, stop: threading.Event) -> None:
+        self.log.info(
             "transformer started",
             raw_topic=self.settings.raw_topic,
             sink_topic=self.settings.sink_topic,
             group=self.settings.transformer_group,
             stages=[s.alias for s in self.transformer.chain.stages],
         )
-        clean = False
-        heartbeat = Heartbeat(self.settings.heartbeat_file)
-        try:
-            while not stop.is_set():
-                heartbeat.beat()
-                batch = self.consumer.consume(
-                    num_messages=self.settings.transformer_batch_size,
-                    timeout=self.settings.transformer_poll_timeout_s,
-                )
-                if batch:
-                    self.handle_batch(batch)
-                self.producer.poll(0)
-                self._log_stats_if_due()
-                self._lag.refresh_if_due(lambda: assigned_lag(self.consumer))
-                if self._rejoin is not None:
-                    self.consumer = self._rejoin.check(self.consumer)
-            clean = True
-        finally:
-            self._shutdown(clean)
+
+    def step(self, batch: list[Message], stop: threading.Event) -> None:
+        if batch:
+            self.handle_batch(batch)
+        self.producer.poll(0)
 
     def handle_batch(self, batch: list[Message]) -> bool:
         """Handle one ``consume()`` result; True if its offsets were stored, False if it was
         rewound to be redone."""
-        records = [raw_message(m) for m in batch if self._is_event(m)]
+        records = [raw_message(m) for m in batch if self.is_record(m)]
         if not records:
             return True
         started = time.perf_counter()
@@ -120,8 +97,10 @@ class TransformerService:
         try:
             outcomes = [self._outcome(record) for record in records]
         except DependencyUnavailableError as exc:
-            self._redo_later(
-                span, f"{exc.component} unavailable: {exc.detail}", metrics.DEPENDENCY_UNAVAILABLE
+            self.redo_later(
+                span,
+                f"{exc.component} unavailable: {exc.detail}",
+                metrics.REWINDS.labels(metrics.DEPENDENCY_UNAVAILABLE),
             )
             return False
         for record, outcome in zip(records, outcomes, strict=True):
@@ -130,7 +109,7 @@ class TransformerService:
             self.producer.flush(FLUSH_TIMEOUT_S)
         except DeliveryError as exc:
             metrics.DELIVERY_FAILURES.inc(exc.failed + exc.unacknowledged)
-            self._redo_later(span, str(exc), metrics.DELIVERY_FAILED)
+            self.redo_later(span, str(exc), metrics.REWINDS.labels(metrics.DELIVERY_FAILED))
             return False
         self.consumer.store_offsets(offsets=span.next_offsets())
         self.counts["batches"] += 1
@@ -138,6 +117,17 @@ class TransformerService:
         metrics.BATCH_DURATION.observe(time.perf_counter() - started)
         metrics.BATCH_RECORDS.observe(len(records))
         return True
+
+    def drain(self) -> None:
+        try:
+            self.producer.flush(FLUSH_TIMEOUT_S)
+        except DeliveryError as exc:  # offsets of undelivered batches were never stored
+            self.log.error("deliveries failed at shutdown", error=str(exc))
+
+    def progress(self) -> dict[str, Any]:
+        reasons = dict(self.dead_letter_reasons)
+        self.dead_letter_reasons.clear()
+        return {"dead_letter_reasons": reasons} if reasons else {}
 
     # --- one record ----------------------------------------------------------------------
     def _outcome(self, raw: RawMessage) -> Outcome:
@@ -153,7 +143,7 @@ class TransformerService:
     def _internal_error(self, raw: RawMessage, exc: Exception) -> Failure:
         self._internal_errors_in_a_row += 1
         metrics.INTERNAL_ERRORS.inc()
-        log.error(
+        self.log.error(
             "record failed unexpectedly",
             topic=raw.topic,
             partition=raw.partition,
@@ -185,49 +175,6 @@ class TransformerService:
         else:
             self.counts["dropped"] += 1
             metrics.DROPPED.inc()
-
-    def _is_event(self, message: Message) -> bool:
-        if not is_record(message, TransformerError):
-            return False
-        self.counts["consumed"] += 1
-        metrics.CONSUMED.inc()
-        return True
-
-    # --- failure handling ----------------------------------------------------------------
-    def _redo_later(self, span: BatchSpan, why: str, cause: str) -> None:
-        """Rewind every partition of the batch and back off; the batch is redone, never skipped."""
-        span.rewind(self.consumer)
-        delay_s = self._backoff.failed()
-        self.counts["rewinds"] += 1
-        metrics.REWINDS.labels(cause).inc()
-        log.warning("batch will be redone", reason=why, partitions=len(span.first), backoff_s=delay_s)
-        self._sleep(delay_s)
-
-    def subscribe(self, consumer: Consumer) -> None:
-        consumer.subscribe([self.settings.raw_topic], on_revoke=self._on_revoke)
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[Any]) -> None:
-        commit_stored(consumer, "revoke")
-
-    def _shutdown(self, clean: bool) -> None:
-        if clean:
-            try:
-                self.producer.flush(FLUSH_TIMEOUT_S)
-            except DeliveryError as exc:  # offsets of undelivered batches were never stored
-                log.error("deliveries failed at shutdown", error=str(exc))
-            commit_stored(self.consumer, "shutdown")
-        self.consumer.close()
-        self._log_stats_if_due(force=True)
-        log.info("transformer stopped", clean=clean)
-
-    def _log_stats_if_due(self, force: bool = False) -> None:
-        stats = self.counts.take_if_due(force)
-        if stats is None:
-            return
-        if self.dead_letter_reasons:
-            stats["dead_letter_reasons"] = dict(self.dead_letter_reasons)
-        log.info("transformer progress", **stats)
-        self.dead_letter_reasons.clear()
 
 
 def build_service(settings: Settings) -> TransformerService:
