@@ -47,6 +47,8 @@ class ServiceMetrics(Protocol):
 class BatchService:
     name: ClassVar[str]  # in its log lines: "<name> started", "<name> progress", "<name> stopped"
     fatal: ClassVar[type[AuthtrailError]]  # raised on a fatal consumer error; the service exits
+    batch_size: int  # per consume(), and how long it waits: set by the service from its settings
+    poll_timeout_s: float
 
     def __init__(
         self,
@@ -70,9 +72,6 @@ class BatchService:
         self.log = get_logger(type(self).__module__)
 
     # --- what a service says -------------------------------------------------------------
-    batch_size: int
-    poll_timeout_s: float
-
     def start(self, stop: threading.Event) -> None:
         """Before the first batch (the consumer is subscribed after it)."""
 
