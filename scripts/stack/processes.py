@@ -7,6 +7,7 @@ never signalled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -118,19 +119,35 @@ class ProcessTable:
             return False
         _signal_group(tracked.pid, sig)
         if not wait_until(lambda: not tracked.alive(), timeout_s, 0.1):
-            _signal_group(tracked.pid, signal.SIGKILL)
-            wait_until(lambda: not tracked.alive(), 60, 0.05)
+            _kill_family(tracked, 60)
         _reap()
         record.unlink(missing_ok=True)
         return True
 
     def kill(self, name: str) -> None:
-        """``kill -9`` without ceremony: what the fault tests do to a server."""
+        """``kill -9`` without ceremony: what the fault tests do to a server — every process of
+        it at once, as an OOM kill or a container's hard stop would."""
         tracked = self.running(name)
         if tracked is not None:
-            _signal_group(tracked.pid, signal.SIGKILL)
-            wait_until(lambda: not tracked.alive(), 10, 0.05)
+            _kill_family(tracked, 10)
             _reap()
+
+
+def _kill_family(tracked: Tracked, timeout_s: float) -> None:
+    """SIGKILL the process, its session and every descendant, and wait until all are gone.
+    Descendants may be in sessions of their own — PostgreSQL's backends call ``setsid()`` — and
+    outlive a killed parent for a moment: PostgreSQL refuses to start again while they hold its
+    shared memory."""
+    try:
+        family = [psutil.Process(tracked.pid), *psutil.Process(tracked.pid).children(recursive=True)]
+    except psutil.Error:
+        family = []
+    _signal_group(tracked.pid, signal.SIGKILL)
+    for process in family:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(family, timeout=timeout_s)
+    wait_until(lambda: not tracked.alive(), timeout_s, 0.05)
 
 
 def _signal_group(pid: int, sig: int) -> None:

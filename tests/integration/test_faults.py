@@ -77,6 +77,26 @@ def test_store_stopped_for_ten_seconds(pipe: IsolatedPipeline, stack: LocalStack
     report("store stopped 10 s", result, settings.stack_dir)
 
 
+def test_postgres_killed(pipe: IsolatedPipeline, stack: LocalStack, settings: Settings) -> None:
+    # kill -9 of every PostgreSQL process at once (an OOM kill, a container's hard stop): what
+    # it had acknowledged to FerretDB — and FerretDB to the sink, which then committed its
+    # offsets — must be on disk, not in its memory.
+    stream = Stream(pipe, EVENTS, RATE, seed=107).start()
+    midway(stream)
+    sink_group = f"connect-{pipe.settings.connector_name}"
+    stored_before = pipe.committed(sink_group, pipe.settings.sink_topic)
+    wait_for(
+        lambda: pipe.committed(sink_group, pipe.settings.sink_topic) > stored_before,
+        60,
+        "the sink committing offsets of stored events",
+    )
+    stack.kill("postgres")
+    stack.start("postgres")
+    restarted = time.monotonic()
+    stream.join()
+    report("kill -9 PostgreSQL under the store", account(pipe, stream.events, restarted), settings.stack_dir)
+
+
 def test_broker_restarted(pipe: IsolatedPipeline, stack: LocalStack, settings: Settings) -> None:
     stream = Stream(pipe, EVENTS, RATE, seed=104).start()
     midway(stream)

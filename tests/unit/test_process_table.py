@@ -5,12 +5,14 @@ time. Start times are compared as time since boot: a wall-clock step moves the k
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import psutil
 import pytest
 
+from authtrail.waiting import wait_until
 from scripts.stack.processes import ProcessTable
 
 
@@ -43,3 +45,21 @@ def test_a_record_of_the_older_wall_clock_format_is_still_recognised(table: Proc
 def test_a_dead_server_is_not_running(table: ProcessTable) -> None:
     table.stop("sleeper", timeout_s=5)
     assert table.running("sleeper") is None
+
+
+def test_a_kill_takes_every_process_of_a_server_even_those_in_sessions_of_their_own(tmp_path: Path) -> None:
+    # As PostgreSQL's backends do: each calls setsid(), so a signal to the server's process group
+    # misses it, and a restart finds its shared memory still held.
+    child = "import os, time; os.setsid(); time.sleep(60)"
+    server = (
+        f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"
+    )
+    processes = ProcessTable(tmp_path / "run")
+    tracked = processes.start("server", [sys.executable, "-c", server], tmp_path / "server.log")
+    parent = psutil.Process(tracked.pid)
+    assert wait_until(lambda: len(parent.children()) == 1, 10, 0.05)
+    (backend,) = parent.children()
+    assert wait_until(lambda: os.getsid(backend.pid) == backend.pid, 10, 0.05)  # it left the session
+    processes.kill("server")
+    assert processes.running("server") is None
+    assert not backend.is_running() or backend.status() == psutil.STATUS_ZOMBIE
