@@ -107,6 +107,24 @@ def test_broker_restarted(pipe: IsolatedPipeline, stack: LocalStack, settings: S
     report("Kafka broker restarted", account(pipe, stream.events, restarted), settings.stack_dir)
 
 
+@pytest.mark.parametrize(
+    ("server", "fault"),
+    [("kafka", "kill -9 Kafka broker"), ("store", "kill -9 FerretDB (the store's wire server)")],
+)
+def test_server_killed(
+    server: str, fault: str, pipe: IsolatedPipeline, stack: LocalStack, settings: Settings
+) -> None:
+    # No shutdown: the broker's logs are recovered from an unclean stop; FerretDB's open
+    # transactions (a sink batch mid-insert) die with their connections.
+    stream = Stream(pipe, EVENTS, RATE, seed=108).start()
+    midway(stream)
+    stack.kill(server)
+    stack.start(server)
+    restarted = time.monotonic()
+    stream.join()
+    report(fault, account(pipe, stream.events, restarted), settings.stack_dir)
+
+
 def test_one_of_two_transformers_killed_keeps_user_order(pipe: IsolatedPipeline, settings: Settings) -> None:
     pipe.start("transformer", name="transformer-2")
     stream = Stream(pipe, EVENTS, RATE, seed=105, users=500).start()
