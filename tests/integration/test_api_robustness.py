@@ -182,12 +182,20 @@ def test_a_very_long_query_string_is_refused_cleanly(live_api: IsolatedPipeline)
 
 
 @pytest.mark.control
+@pytest.mark.parametrize(
+    "down",
+    ["store", "postgres"],
+    ids=["the store stopped", "PostgreSQL killed under a running FerretDB"],
+)
 def test_a_store_outage_is_a_fast_503_and_heals_by_itself(
-    live_api: IsolatedPipeline, auth, stack: LocalStack
+    down: str, live_api: IsolatedPipeline, auth, stack: LocalStack
 ) -> None:
     url = f"{live_api.settings.api_url}/audit_events"
     assert httpx.get(url, headers=auth, timeout=10).status_code == 200
-    stack.stop("store")
+    if down == "store":
+        stack.stop(down)
+    else:  # the wire server still answers, its database is gone
+        stack.kill(down)
     try:
         # A hang fails here: the client gives up long before a hung request would answer (the
         # API's bound is the 2 s server selection; how fast the 503 is, benchmarks measure).
@@ -196,5 +204,5 @@ def test_a_store_outage_is_a_fast_503_and_heals_by_itself(
         assert httpx.get(f"{live_api.settings.api_url}/ready", headers=auth, timeout=30).status_code == 503
         assert httpx.get(f"{live_api.settings.api_url}/health", timeout=30).status_code == 200
     finally:
-        stack.start("store")
+        stack.start(down)
     wait_for(lambda: http_ok(url, auth), 60, "the API to answer again without a restart")
