@@ -218,6 +218,26 @@ def test_kill_9_of_the_sealer_mid_stream_loses_nothing_and_seals_nothing_twice(
     assert pipe.log_of("sealer").count("sealer state recovered") >= 4  # at each start
 
 
+@pytest.mark.fault
+@pytest.mark.control
+def test_kill_9_of_postgresql_while_sealing_loses_nothing_and_seals_nothing_twice(
+    pipe: IsolatedPipeline, stack: LocalStack
+) -> None:
+    # The store's database dies under the sealer mid-batch, mid-save or mid-checkpoint, wherever
+    # it is: what it wrote and was acknowledged stays, the rest is redone once.
+    stream = Stream(pipe, 12_000, 2_000, seed=154, users=USERS).start()
+    leaves = pipe.mongo[pipe.settings.mongo_database][LEAVES]
+    for sealed in (2_000, 6_000):
+        wait_for(partial(at_least, leaves, sealed), 120, f"{sealed} sealed", interval_s=0.2)
+        stack.kill("postgres")
+        stack.start("postgres")
+    stream.join()
+    wait_sealed(pipe, len(stream.events))
+    wait_checkpointed(pipe, len(stream.events))
+    assert leaves.count_documents({}) == len(stream.events)
+    assert verify_logs(pipe) == produced_per_company(stream.events)
+
+
 def test_a_rewound_group_and_a_reused_id_seal_nothing_twice(pipe: IsolatedPipeline) -> None:
     stream = Stream(pipe, 3_000, 3_000, seed=153, users=USERS).start()
     stream.join()
