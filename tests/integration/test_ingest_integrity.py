@@ -55,14 +55,9 @@ def test_registry_down_while_a_fresh_transformer_starts_loses_nothing(
     report("registry killed, fresh transformer started during the outage", result, settings.stack_dir)
 
 
-@pytest.mark.control
-def test_a_document_the_store_refuses_is_quarantined_and_everything_after_it_is_stored(
-    pipe: IsolatedPipeline, settings: Settings
-) -> None:
-    stream = Stream(pipe, 6_000, RATE, seed=112).start()
-    stream.wait_sent(2_000)
-    # Written straight to the sink topic, past the transformer: valid BSON that FerretDB refuses
-    # as a whole insert command (PostgreSQL's jsonb cannot hold U+0000).
+def write_poison(pipe: IsolatedPipeline) -> str:
+    """Write straight to the sink topic, past the transformer, valid BSON that FerretDB refuses
+    as a whole insert command (PostgreSQL's jsonb cannot hold U+0000); return its id."""
     poison_id = f"poison-{uuid.uuid4()}"
     poison = {
         "_id": poison_id,
@@ -78,6 +73,16 @@ def test_a_document_the_store_refuses_is_quarantined_and_everything_after_it_is_
     producer = Producer({"bootstrap.servers": pipe.settings.kafka_bootstrap_servers, "acks": "all"})
     producer.produce(pipe.settings.sink_topic, key=b'{"user_id":1}', value=bson.encode(poison))
     assert producer.flush(30) == 0
+    return poison_id
+
+
+@pytest.mark.control
+def test_a_document_the_store_refuses_is_quarantined_and_everything_after_it_is_stored(
+    pipe: IsolatedPipeline, settings: Settings
+) -> None:
+    stream = Stream(pipe, 6_000, RATE, seed=112).start()
+    stream.wait_sent(2_000)
+    poison_id = write_poison(pipe)
     poisoned = time.monotonic()
     stream.join()
     result = account(pipe, stream.events, poisoned, dead={poison_id: "store_refused"})
@@ -87,6 +92,31 @@ def test_a_document_the_store_refuses_is_quarantined_and_everything_after_it_is_
     assert headers["authtrail.source.topic"] == pipe.settings.sink_topic
     assert "sink quarantine done" in pipe.log_of("sink-watch")
     report("store-refused document written straight to the sink topic", result, settings.stack_dir)
+
+
+@pytest.mark.control
+def test_a_quarantine_cut_short_by_kill_9_is_finished_by_the_next_sink_watch(
+    pipe: IsolatedPipeline, settings: Settings
+) -> None:
+    # The worst moment: the quarantine has STOPPED the connector and is writing its window.
+    stream = Stream(pipe, 6_000, RATE, seed=113).start()
+    stream.wait_sent(2_000)
+    poison_id = write_poison(pipe)
+    wait_for(lambda: _state(pipe) == "STOPPED", 120, "the quarantine to stop the connector", interval_s=0.02)
+    pipe.kill("sink-watch")
+    assert _state(pipe) == "STOPPED"  # left stopped: nothing else will resume it
+    pipe.start("sink-watch")
+    restarted = time.monotonic()
+    stream.join()
+    result = account(pipe, stream.events, restarted, dead={poison_id: "store_refused"})
+    assert result.stored == len(stream.events)
+    assert "resuming a connector an interrupted quarantine left stopped" in pipe.log_of("sink-watch")
+    report("sink-watch killed mid-quarantine", result, settings.stack_dir)
+
+
+def _state(pipe: IsolatedPipeline) -> str | None:
+    status = pipe.connector.status()
+    return None if status is None else status.state
 
 
 # event_data texts no supported store disagrees about: stored exactly as accepted…
