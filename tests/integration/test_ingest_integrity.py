@@ -77,12 +77,22 @@ def write_poison(pipe: IsolatedPipeline) -> str:
 
 
 @pytest.mark.control
+@pytest.mark.parametrize(
+    "interrupted", [False, True], ids=["quarantined", "sink-watch killed mid-quarantine"]
+)
 def test_a_document_the_store_refuses_is_quarantined_and_everything_after_it_is_stored(
-    pipe: IsolatedPipeline, settings: Settings
+    interrupted: bool, pipe: IsolatedPipeline, settings: Settings
 ) -> None:
     stream = Stream(pipe, 6_000, RATE, seed=112).start()
     stream.wait_sent(2_000)
     poison_id = write_poison(pipe)
+    if interrupted:  # the worst moment: the connector STOPPED, the quarantine writing its window
+        wait_for(
+            lambda: _state(pipe) == "STOPPED", 120, "the quarantine to stop the connector", interval_s=0.02
+        )
+        pipe.kill("sink-watch")
+        assert _state(pipe) == "STOPPED"  # left stopped: only a sink-watch resumes it
+        pipe.start("sink-watch")
     poisoned = time.monotonic()
     stream.join()
     result = account(pipe, stream.events, poisoned, dead={poison_id: "store_refused"})
@@ -91,27 +101,15 @@ def test_a_document_the_store_refuses_is_quarantined_and_everything_after_it_is_
     assert "Unicode" in headers["authtrail.error.detail"], headers  # the store's own words
     assert headers["authtrail.source.topic"] == pipe.settings.sink_topic
     assert "sink quarantine done" in pipe.log_of("sink-watch")
-    report("store-refused document written straight to the sink topic", result, settings.stack_dir)
-
-
-@pytest.mark.control
-def test_a_quarantine_cut_short_by_kill_9_is_finished_by_the_next_sink_watch(
-    pipe: IsolatedPipeline, settings: Settings
-) -> None:
-    # The worst moment: the quarantine has STOPPED the connector and is writing its window.
-    stream = Stream(pipe, 6_000, RATE, seed=113).start()
-    stream.wait_sent(2_000)
-    poison_id = write_poison(pipe)
-    wait_for(lambda: _state(pipe) == "STOPPED", 120, "the quarantine to stop the connector", interval_s=0.02)
-    pipe.kill("sink-watch")
-    assert _state(pipe) == "STOPPED"  # left stopped: nothing else will resume it
-    pipe.start("sink-watch")
-    restarted = time.monotonic()
-    stream.join()
-    result = account(pipe, stream.events, restarted, dead={poison_id: "store_refused"})
-    assert result.stored == len(stream.events)
-    assert "resuming a connector an interrupted quarantine left stopped" in pipe.log_of("sink-watch")
-    report("sink-watch killed mid-quarantine", result, settings.stack_dir)
+    resumed = "resuming a connector an interrupted quarantine left stopped" in pipe.log_of("sink-watch")
+    assert resumed == interrupted
+    report(
+        "sink-watch killed mid-quarantine"
+        if interrupted
+        else "store-refused document written straight to the sink topic",
+        result,
+        settings.stack_dir,
+    )
 
 
 def _state(pipe: IsolatedPipeline) -> str | None:
