@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pymongo import MongoClient
 from starlette.testclient import TestClient
@@ -249,3 +250,46 @@ def test_the_cli_reports_the_apis_refusal(served: IsolatedPipeline, dataset, tmp
     assert refused.returncode == 1
     assert "event_type" in refused.stdout + refused.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+# --- an export the store fails in the middle of -------------------------------------------------
+@pytest.mark.control
+def test_an_export_the_store_fails_mid_stream_ends_in_an_error_never_in_a_clean_end(
+    stack: LocalStack, settings: Settings, tmp_path: Path
+) -> None:
+    # Through a real `authtrail serve`: what a client sees on the wire when the store goes away
+    # after the 200 and a first part of the body were sent.
+    total = 20_000
+    scoped = settings.model_copy(update={"mongo_database": f"export_cut_{int(time.time() * 1000)}", **FAST})
+    with MongoClient(settings.mongo_uri.get_secret_value(), tz_aware=True) as client:
+        collection = client[scoped.mongo_database][scoped.mongo_collection]
+        ensure_indexes(collection)
+        collection.insert_many(pipeline_documents(settings, total, seed=22, spread_s=3_600, users=50))
+        key = create_key(scoped, None, "export cut").secret_key
+        api = IsolatedPipeline(scoped, f"x{API_PORT + 1}", tmp_path, api_port=API_PORT + 1)
+        api.settings = api.settings.model_copy(update={"mongo_database": scoped.mongo_database})
+        api.start("api", api_export_batch_size=100)
+        lines: list[str] = []
+
+        def read_on(response: httpx.Response) -> None:
+            for line in response.iter_lines():
+                lines.append(line)
+                if len(lines) == 100:
+                    stack.stop("store")
+
+        try:
+            wait_for(lambda: http_ok(f"{api.settings.api_url}/health"), 30, "authtrail serve")
+            url = f"{api.settings.api_url}/audit_events/export"
+            with httpx.stream("GET", url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as response:
+                assert response.status_code == 200
+                assert response.headers["X-Total-Count"] == str(total)
+                with pytest.raises(httpx.RemoteProtocolError):
+                    read_on(response)
+        finally:
+            stack.start("store")
+            ProcessTable(api.processes.run_dir).stop("api")
+            api.mongo.close()
+            client.drop_database(scoped.mongo_database)
+        assert 100 <= len(lines) < total
+        assert all(json.loads(line)["id"] for line in lines)  # whole records only, up to the cut
+        assert "export cut short" in api.log_of("api")
