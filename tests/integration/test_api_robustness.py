@@ -4,10 +4,11 @@ every invalid input a JSON 400; a store outage is a fast 503 and heals by itself
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import requests
 import schemathesis
@@ -181,28 +182,42 @@ def test_a_very_long_query_string_is_refused_cleanly(live_api: IsolatedPipeline)
     assert response.json()["error"] == "uri_too_long"
 
 
+def take_down(stack: LocalStack, outage: str) -> Callable[[], None]:
+    """Cause the outage; return what ends it."""
+    if outage == "frozen":  # SIGSTOP: its port accepts connections, nothing answers
+        tracked = stack.processes.running("store")
+        assert tracked is not None
+        process = psutil.Process(tracked.pid)
+        process.suspend()
+        return process.resume
+    server = "store" if outage == "stopped" else "postgres"
+    if outage == "stopped":
+        stack.stop(server)
+    else:  # the wire server still answers, its database is gone
+        stack.kill(server)
+    return lambda: stack.start(server)
+
+
 @pytest.mark.control
 @pytest.mark.parametrize(
-    "down",
-    ["store", "postgres"],
-    ids=["the store stopped", "PostgreSQL killed under a running FerretDB"],
+    "outage",
+    ["stopped", "postgres killed", "frozen"],
+    ids=["the store stopped", "PostgreSQL killed under a running FerretDB", "the store frozen (SIGSTOP)"],
 )
 def test_a_store_outage_is_a_fast_503_and_heals_by_itself(
-    down: str, live_api: IsolatedPipeline, auth, stack: LocalStack
+    outage: str, live_api: IsolatedPipeline, auth, stack: LocalStack
 ) -> None:
     url = f"{live_api.settings.api_url}/audit_events"
     assert httpx.get(url, headers=auth, timeout=10).status_code == 200
-    if down == "store":
-        stack.stop(down)
-    else:  # the wire server still answers, its database is gone
-        stack.kill(down)
+    end_outage = take_down(stack, outage)
     try:
         # A hang fails here: the client gives up long before a hung request would answer (the
-        # API's bound is the 2 s server selection; how fast the 503 is, benchmarks measure).
+        # API's bounds are the 2 s server selection and the query's socket timeout; how fast
+        # the 503 is, benchmarks measure).
         response = httpx.get(url, headers=auth, timeout=15)
         assert (response.status_code, response.json()["error"]) == (503, "store_unavailable")
         assert httpx.get(f"{live_api.settings.api_url}/ready", headers=auth, timeout=30).status_code == 503
         assert httpx.get(f"{live_api.settings.api_url}/health", timeout=30).status_code == 200
     finally:
-        stack.start(down)
+        end_outage()
     wait_for(lambda: http_ok(url, auth), 60, "the API to answer again without a restart")
