@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 
 import bson
+import psutil
 import pytest
 
 from authtrail.contract import load_contract, register
@@ -64,19 +65,6 @@ def test_connect_worker_killed(pipe: IsolatedPipeline, stack: LocalStack, settin
     report("kill -9 Kafka Connect worker", account(pipe, stream.events, restarted), settings.stack_dir)
 
 
-def test_store_stopped_for_ten_seconds(pipe: IsolatedPipeline, stack: LocalStack, settings: Settings) -> None:
-    stream = Stream(pipe, EVENTS, RATE, seed=103).start()
-    midway(stream)
-    stack.stop("store")
-    time.sleep(10)  # the fault itself: a ten-second outage, not a wait for a condition
-    stack.start("store")
-    restarted = time.monotonic()
-    stream.join()
-    result = account(pipe, stream.events, restarted)
-    assert pipe.read_topic(pipe.settings.dlq_topic) == []  # delayed, not dead-lettered
-    report("store stopped 10 s", result, settings.stack_dir)
-
-
 def test_postgres_killed(pipe: IsolatedPipeline, stack: LocalStack, settings: Settings) -> None:
     # kill -9 of every PostgreSQL process at once (an OOM kill, a container's hard stop): what
     # it had acknowledged to FerretDB — and FerretDB to the sink, which then committed its
@@ -95,6 +83,37 @@ def test_postgres_killed(pipe: IsolatedPipeline, stack: LocalStack, settings: Se
     restarted = time.monotonic()
     stream.join()
     report("kill -9 PostgreSQL under the store", account(pipe, stream.events, restarted), settings.stack_dir)
+
+
+@pytest.mark.parametrize("outage", ["stopped", "frozen"])
+def test_store_out_for_ten_seconds(
+    outage: str, pipe: IsolatedPipeline, stack: LocalStack, settings: Settings
+) -> None:
+    # Stopped: connections refused. Frozen (SIGSTOP): the port still accepts connections, writes
+    # in flight get no answer.
+    stream = Stream(pipe, EVENTS, RATE, seed=103).start()
+    midway(stream)
+    tracked = stack.processes.running("store")
+    assert tracked is not None
+    store = psutil.Process(tracked.pid)
+    if outage == "frozen":
+        store.suspend()
+    else:
+        stack.stop("store")
+    time.sleep(10)  # the fault itself: a ten-second outage, not a wait for a condition
+    if outage == "frozen":
+        store.resume()
+    else:
+        stack.start("store")
+    restarted = time.monotonic()
+    stream.join()
+    result = account(pipe, stream.events, restarted)
+    assert pipe.read_topic(pipe.settings.dlq_topic) == []  # delayed, not dead-lettered
+    report(
+        "store stopped 10 s" if outage == "stopped" else "store frozen 10 s (SIGSTOP)",
+        result,
+        settings.stack_dir,
+    )
 
 
 def test_broker_restarted(pipe: IsolatedPipeline, stack: LocalStack, settings: Settings) -> None:
