@@ -144,6 +144,22 @@ def test_server_killed(
     report(fault, account(pipe, stream.events, restarted), settings.stack_dir)
 
 
+def test_transformer_frozen_past_its_session_timeout(pipe: IsolatedPipeline, settings: Settings) -> None:
+    # SIGSTOP for longer than session.timeout.ms (10 s): the group drops it mid-batch; when it
+    # wakes, its batch's offsets belong to a generation that is gone.
+    stream = Stream(pipe, EVENTS, RATE, seed=110).start()
+    midway(stream)
+    tracked = pipe.processes.running("transformer")
+    assert tracked is not None
+    transformer = psutil.Process(tracked.pid)
+    transformer.suspend()
+    time.sleep(15)  # the fault itself: frozen past the session timeout
+    transformer.resume()
+    resumed = time.monotonic()
+    stream.join()
+    report("transformer frozen 15 s (SIGSTOP)", account(pipe, stream.events, resumed), settings.stack_dir)
+
+
 def test_one_of_two_transformers_killed_keeps_user_order(pipe: IsolatedPipeline, settings: Settings) -> None:
     pipe.start("transformer", name="transformer-2")
     stream = Stream(pipe, EVENTS, RATE, seed=105, users=500).start()

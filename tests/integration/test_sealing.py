@@ -8,6 +8,7 @@ straight to the store."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import bson
+import psutil
 import pytest
 from bson.int64 import Int64
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
@@ -200,27 +202,47 @@ def test_events_through_the_pipeline_are_sealed_and_a_document_written_to_the_st
     assert "checkpoints signed" in (Path(pipe.workdir) / "log" / "seal.log").read_text()
 
 
+def freeze(pipe: IsolatedPipeline, name: str) -> None:
+    """SIGSTOP past the consumer's session timeout (10 s): the group drops the sealer mid-batch,
+    and it wakes up to a generation that is gone."""
+    tracked = pipe.processes.running(name)
+    assert tracked is not None
+    process = psutil.Process(tracked.pid)
+    process.suspend()
+    time.sleep(15)  # the fault itself, not a wait for a condition
+    process.resume()
+
+
 @pytest.mark.fault
 @pytest.mark.control
-@pytest.mark.parametrize("killed", ["sealer", "postgres"])
-def test_kill_9_mid_stream_loses_nothing_and_seals_nothing_twice(
-    killed: str, pipe: IsolatedPipeline, stack: LocalStack
+@pytest.mark.parametrize("fault", ["sealer killed", "postgres killed", "sealer frozen"])
+def test_a_fault_mid_stream_loses_nothing_and_seals_nothing_twice(
+    fault: str, pipe: IsolatedPipeline, stack: LocalStack
 ) -> None:
-    # The sealer: no clean shutdown, no final commit. PostgreSQL: the store's database dies under
-    # the sealer mid-batch, mid-save or mid-checkpoint; what it acknowledged stays.
-    restart = (pipe.kill, pipe.start) if killed == "sealer" else (stack.kill, stack.start)
+    # The sealer killed: no clean shutdown, no final commit. PostgreSQL killed: the store's
+    # database dies under the sealer mid-batch, mid-save or mid-checkpoint; what it
+    # acknowledged stays.
+    def inject() -> None:
+        if fault == "sealer frozen":
+            freeze(pipe, "sealer")
+        elif fault == "sealer killed":
+            pipe.kill("sealer")
+            pipe.start("sealer")
+        else:
+            stack.kill("postgres")
+            stack.start("postgres")
+
     stream = Stream(pipe, 12_000, 2_000, seed=152, users=USERS).start()
     leaves = pipe.mongo[pipe.settings.mongo_database][LEAVES]
-    for sealed in (1_500, 4_000, 7_000):
+    for sealed in (1_500, 4_000, 7_000)[: 1 if fault == "sealer frozen" else 3]:
         wait_for(partial(at_least, leaves, sealed), 120, f"{sealed} sealed", interval_s=0.2)
-        for step in restart:
-            step(killed)
+        inject()
     stream.join()
     wait_sealed(pipe, len(stream.events))
     wait_checkpointed(pipe, len(stream.events))
     assert leaves.count_documents({}) == len(stream.events)
     assert verify_logs(pipe) == produced_per_company(stream.events)
-    if killed == "sealer":
+    if fault == "sealer killed":
         assert pipe.log_of("sealer").count("sealer state recovered") >= 4  # at each start
 
 
