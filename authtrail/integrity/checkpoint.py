@@ -228,8 +228,12 @@ def generate_key_pair(private_path: Path, public_path: Path) -> str:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     _write_new(private_path, private_pem, 0o600)
-    _write_new(public_path, public_key_pem(private_key.public_key()), 0o644)
+    write_public_key(private_key.public_key(), public_path)
     return key_id(private_key.public_key())
+
+
+def write_public_key(public_key: Ed25519PublicKey, path: Path) -> None:
+    _write_new(path, public_key_pem(public_key), 0o644)
 
 
 def public_key_pem(public_key: Ed25519PublicKey) -> bytes:
@@ -270,15 +274,35 @@ def public_key_from_pem(pem: bytes) -> Ed25519PublicKey:
 
 
 def _write_new(path: Path, content: bytes, mode: int) -> None:
-    # O_EXCL: never follow or replace a file that appeared meanwhile; the mode is set at
-    # creation, so the private key is never readable by others, not even for a moment.
+    """Create ``path`` whole or not at all, on disk before this returns, never replacing a file.
+
+    The content goes to a temporary file first (mode set at creation, so a private key is never
+    readable by others, not even for a moment), is fsync-ed, then linked to ``path`` — a link
+    fails if ``path`` exists, so nothing that appeared meanwhile is followed or replaced. A crash
+    at any point leaves either no key file or a whole one: an empty key file would refuse to
+    load, and creating a new key is refused while it exists.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except OSError as exc:
         raise KeyFileError(f"cannot create {path}: {exc.strerror}") from exc
-    with os.fdopen(descriptor, "wb") as file:
-        os.fchmod(file.fileno(), mode)  # exactly this mode, whatever the umask narrowed
-        file.write(content)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            os.fchmod(file.fileno(), mode)  # exactly this mode, whatever the umask narrowed
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(temporary, path)
+    except OSError as exc:
+        raise KeyFileError(f"cannot create {path}: {exc.strerror}") from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the new name itself survives a crash
+    finally:
+        os.close(directory)
 
 
 def _require(value: object, pattern: re.Pattern[str], name: str, what: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from authtrail.integrity.checkpoint import generate_key_pair, key_id, load_private_key
+from authtrail.integrity.checkpoint import generate_key_pair, key_id, load_private_key, write_public_key
 from authtrail.settings import Settings
 
 
@@ -21,10 +21,14 @@ def public_key_path(private_path: Path) -> Path:
 
 def ensure_signing_key(settings: Settings) -> tuple[str, bool]:
     """Make sure the configured signing key exists (creating it in a 700 directory if not);
-    returns its key id and whether it was created now. An existing key is never replaced."""
+    returns its key id and whether it was created now. An existing key is never replaced; its
+    public key file is written again if missing."""
     path = settings.signing_key_path
     if path.exists():
-        return key_id(load_private_key(path).public_key()), False
+        public_key = load_private_key(path).public_key()
+        if not public_key_path(path).exists():  # a crash between the two files: derive it again
+            write_public_key(public_key, public_key_path(path))
+        return key_id(public_key), False
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     return generate_key_pair(path, public_key_path(path)), True
 

@@ -5,6 +5,7 @@ other key and after any altered field; the chain names its predecessor; key file
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -246,6 +247,24 @@ def test_a_new_key_pair_is_written_private_0600_and_loads_back(tmp_path: Path) -
     assert key_id(public_key) == key_id(private_key.public_key()) == made_id
     checkpoint = dataclasses.replace(CHECKPOINT, key_id=made_id)
     verify_signature(sign(checkpoint, private_key), public_key)
+
+
+def test_a_key_file_is_created_whole_or_not_at_all(tmp_path: Path, monkeypatch) -> None:
+    # A crash after the file was created and before its bytes were written would leave an empty
+    # key: it does not load, and a new key is refused while it exists.
+    private_path, public_path = tmp_path / "signing.pem", tmp_path / "signing.pub.pem"
+
+    def crash(*_: object) -> None:
+        raise OSError(errno.EIO, "simulated crash mid-write")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fchmod", crash)
+        with pytest.raises(KeyFileError, match="mid-write"):
+            generate_key_pair(private_path, public_path)
+    assert list(tmp_path.iterdir()) == []  # no key file, no temporary file
+    made_id = generate_key_pair(private_path, public_path)
+    assert key_id(load_private_key(private_path).public_key()) == made_id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["signing.pem", "signing.pub.pem"]
 
 
 def test_an_existing_key_is_never_overwritten(tmp_path: Path) -> None:

@@ -31,3 +31,12 @@ def test_a_configured_key_file_is_used_instead(tmp_path: Path) -> None:
     _, created = ensure_signing_key(settings)
     assert created
     assert (tmp_path / "secrets" / "seal.key.pub").exists()
+
+
+def test_a_public_key_lost_to_a_crash_between_the_two_files_is_derived_again(tmp_path: Path) -> None:
+    settings = load_settings(stack_dir=tmp_path / "stack")
+    created_id, _ = ensure_signing_key(settings)
+    public_path = public_key_path(settings.signing_key_path)
+    public_path.unlink()
+    assert ensure_signing_key(settings) == (created_id, False)
+    assert key_id(load_public_key(public_path)) == created_id
