@@ -246,6 +246,20 @@ def test_a_fault_mid_stream_loses_nothing_and_seals_nothing_twice(
         assert pipe.log_of("sealer").count("sealer state recovered") >= 4  # at each start
 
 
+def test_a_second_sealer_started_mid_stream_harms_nothing(pipe: IsolatedPipeline) -> None:
+    # Against "run exactly one sealer" — a rolling update, a second `authtrail seal` by mistake:
+    # it joins the group mid-stream and takes partitions whose companies the first one sealed
+    # further since it read the state. Seen: it stops itself ("the sealer's state went back").
+    stream = Stream(pipe, 12_000, 2_000, seed=155, users=USERS).start()
+    stream.wait_sent(4_000)
+    pipe.start("sealer", name="sealer-2")
+    stream.join()
+    wait_sealed(pipe, len(stream.events))
+    wait_checkpointed(pipe, len(stream.events))
+    assert pipe.mongo[pipe.settings.mongo_database][LEAVES].count_documents({}) == len(stream.events)
+    assert verify_logs(pipe) == produced_per_company(stream.events)
+
+
 def test_a_rewound_group_and_a_reused_id_seal_nothing_twice(pipe: IsolatedPipeline) -> None:
     stream = Stream(pipe, 3_000, 3_000, seed=153, users=USERS).start()
     stream.join()
