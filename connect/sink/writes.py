@@ -7,9 +7,10 @@ connector: records a stalled connector cannot get past (``connect/sink/quarantin
 A store can refuse one document in two ways: a per-document write error inside a bulk write
 (the connector dead-letters those itself), or by failing the *whole* command (FerretDB on
 PostgreSQL does for a string containing U+0000). The latter is found by bisecting the batch
-down to the one record; before calling a record refused, a control write must succeed — so
-a store that is failing (its PostgreSQL down, say) is never mistaken for a refusal, and a good
-record is never dead-lettered for it.
+down to the one record; before calling a record refused, a control write must succeed and the
+record must fail once more after it — so a store that is failing (its PostgreSQL down, say),
+or came back a moment ago, is never mistaken for a refusal, and a good record is never
+dead-lettered for it.
 """
 
 from __future__ import annotations
@@ -85,14 +86,27 @@ class SinkWriter:
                 report.stored += len(rest)
             else:  # a store that stopped at the first error: the rest was never tried
                 self._insert(rest, report)
-        except OperationFailure as exc:  # the whole command refused (not an outage: see module doc)
+        except OperationFailure:  # the whole command refused (not an outage: see module doc)
             if len(documents) > 1:
                 middle = len(documents) // 2
                 self._insert(documents[:middle], report)
                 self._insert(documents[middle:], report)
                 return
             self.confirm_healthy()
-            report.refused.append(Refusal(documents[0][0], _message(exc), exc.code))
+            self._insert_again(documents[0], report)
+
+    def _insert_again(self, document: tuple[RawMessage, RawBSONDocument], report: WriteReport) -> None:
+        """The last try of one document whose command failed, now that a control write passed: a
+        store that came back between the failure and the control stores it; a refusal repeats."""
+        record, value = document
+        try:
+            self.collection.insert_one(value)
+            report.stored += 1
+        except OperationFailure as exc:
+            if exc.code == DUPLICATE_KEY:
+                report.duplicates.append(record)
+            else:
+                report.refused.append(Refusal(record, _message(exc), exc.code))
 
     def confirm_healthy(self) -> None:
         """A control write and delete: raise :class:`DependencyUnavailableError` if it fails."""
