@@ -2,7 +2,8 @@
 
 A schema id is trusted only if the registry lists it as a version of the expected subject
 (``<raw topic>-value`` for values, ``-key`` for keys): valid Avro of some other schema is
-refused, not misread. Lookups are cached per id, so the registry is asked once per schema.
+refused, not misread. Lookups are cached per id, so the registry is asked once per schema
+(an unknown id is asked again after ``UNKNOWN_TTL_S``).
 
 Two kinds of failure, kept apart on purpose:
 * :class:`DecodeError` — the record itself is bad; it goes to the dead-letter topic.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,8 @@ from authtrail.errors import DependencyUnavailableError, RecordRejectedError
 
 MAGIC_BYTE = 0
 HEADER = struct.Struct(">bI")
+UNKNOWN_TTL_S = 10.0
+UNREADABLE: tuple[type[BaseException], ...] = (SchemaRegistryError, *TRANSPORT_ERRORS)
 
 
 class DecodeError(RecordRejectedError):
@@ -46,17 +50,45 @@ SchemaLookup = Callable[[int], WriterSchema | None]
 
 
 class RegistrySchemas:
-    """Writer schemas by id from the Schema Registry, cached for the process's life
-    (a registered schema id never changes meaning)."""
+    """Writer schemas by id from the Schema Registry, cached for the process's life (a
+    registered schema id never changes meaning); an id the registry does not know, for
+    ``UNKNOWN_TTL_S`` only — it may be registered a moment later, or known to a peer first.
 
-    def __init__(self, url: str) -> None:
-        self._client = SchemaRegistryClient({"url": url, "timeout": 5})
-        self._cache: dict[int, WriterSchema | None] = {}
+    A "not found" is believed only while the registry can read its storage: AxonOps Schema
+    Registry v0.2.1 answers 404 "Schema not found" for *any* failed storage read (its
+    PostgreSQL down), which would dead-letter every good record. So a 404 is checked against
+    ``control_subject`` — a subject this transformer reads, registered before it runs: if that
+    cannot be listed either, the registry is unavailable, not the schema unknown.
+    """
+
+    def __init__(
+        self,
+        client: SchemaRegistryClient,
+        control_subject: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._control_subject = control_subject
+        self._clock = clock
+        self._cache: dict[int, WriterSchema] = {}
+        self._unknown_until: dict[int, float] = {}
+
+    @classmethod
+    def at(cls, url: str, control_subject: str) -> RegistrySchemas:
+        return cls(SchemaRegistryClient({"url": url, "timeout": 5}), control_subject)
 
     def __call__(self, schema_id: int) -> WriterSchema | None:
-        if schema_id not in self._cache:
-            self._cache[schema_id] = self._fetch(schema_id)
-        return self._cache[schema_id]
+        if schema_id in self._cache:
+            return self._cache[schema_id]
+        if self._unknown_until.get(schema_id, 0.0) > self._clock():
+            return None
+        found = self._fetch(schema_id)
+        if found is None:
+            self._unknown_until[schema_id] = self._clock() + UNKNOWN_TTL_S
+        else:
+            self._cache[schema_id] = found
+            self._unknown_until.pop(schema_id, None)
+        return found
 
     def _fetch(self, schema_id: int) -> WriterSchema | None:
         try:
@@ -64,6 +96,7 @@ class RegistrySchemas:
             versions = self._client.get_schema_versions(schema_id)
         except SchemaRegistryError as exc:
             if exc.http_status_code == 404:
+                self._confirm_readable(schema_id)
                 return None
             raise DependencyUnavailableError("schema registry", str(exc)) from exc
         except TRANSPORT_ERRORS as exc:  # connection refused, reset, timeout (anything else is a bug)
@@ -76,6 +109,16 @@ class RegistrySchemas:
         except (ValueError, SchemaParseException):  # registered, but not Avro this reader can use
             return WriterSchema(schema_id, None, subject_versions)
         return WriterSchema(schema_id=schema_id, parsed=parsed, subject_versions=subject_versions)
+
+    def _confirm_readable(self, schema_id: int) -> None:
+        try:
+            self._client.get_versions(self._control_subject)  # never cached by the client
+        except UNREADABLE as exc:
+            raise DependencyUnavailableError(
+                "schema registry",
+                f"schema id {schema_id} not found, and {self._control_subject} cannot be listed "
+                f"either ({exc}): the registry cannot read its storage",
+            ) from exc
 
     def close(self) -> None:
         self._client.close()

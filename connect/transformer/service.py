@@ -31,6 +31,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message
 
+from authtrail.contract import value_subject
 from authtrail.errors import AuthtrailError, DependencyUnavailableError
 from authtrail.kafka.batch_service import BatchService
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
@@ -193,7 +194,9 @@ def build_service(settings: Settings) -> TransformerService:
     )
     service = TransformerService(
         settings,
-        EventTransformer.from_settings(settings, RegistrySchemas(settings.schema_registry_url)),
+        EventTransformer.from_settings(
+            settings, RegistrySchemas.at(settings.schema_registry_url, value_subject(settings.raw_topic))
+        ),
         consumer,
         CheckedProducer(producer_config(settings, "authtrail-transformer")),
         rejoin=rejoin,

@@ -30,14 +30,19 @@ RATE = 3_000
 
 
 @pytest.mark.control
+@pytest.mark.parametrize(
+    "down",
+    ["registry", "postgres"],
+    ids=["registry killed", "PostgreSQL killed under a running registry (and the store)"],
+)
 def test_registry_down_while_a_fresh_transformer_starts_loses_nothing(
-    pipe: IsolatedPipeline, stack: LocalStack, settings: Settings
+    down: str, pipe: IsolatedPipeline, stack: LocalStack, settings: Settings
 ) -> None:
     events = 20_000
     stream = Stream(pipe, events, RATE, seed=111)
     stream.emitter.serialize(stream.events[0])  # the producer has its schema ids cached
     pipe.stop("transformer")  # SIGTERM
-    stack.kill("registry")  # SIGKILL
+    stack.kill(down)  # SIGKILL
     pipe.start("transformer")  # a fresh transformer: its schema cache is empty
     stream.start()
     stream.join()  # all 20,000 acknowledged while the registry is down
@@ -48,11 +53,11 @@ def test_registry_down_while_a_fresh_transformer_starts_loses_nothing(
     )
     partitions = {r["partition"] for r in pipe.read_topic(pipe.settings.raw_topic, timeout_s=30)}
     assert partitions == set(range(pipe.settings.raw_partitions)), "the load covers every partition"
-    stack.start("registry")
+    stack.start(down)
     restarted = time.monotonic()
     result = account(pipe, stream.events, restarted)
     assert result.stored == events
-    report("registry killed, fresh transformer started during the outage", result, settings.stack_dir)
+    report(f"{down} killed, fresh transformer started during the outage", result, settings.stack_dir)
 
 
 def write_poison(pipe: IsolatedPipeline) -> str:
