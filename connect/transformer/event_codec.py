@@ -58,7 +58,8 @@ class RegistrySchemas:
     Registry v0.2.1 answers 404 "Schema not found" for *any* failed storage read (its
     PostgreSQL down), which would dead-letter every good record. So a 404 is checked against
     ``control_subject`` — a subject this transformer reads, registered before it runs: if that
-    cannot be listed either, the registry is unavailable, not the schema unknown.
+    cannot be listed either, the registry is unavailable, not the schema unknown; and the id is
+    asked again, its second 404 believed only if the subject can be listed after it too.
     """
 
     def __init__(
@@ -91,12 +92,23 @@ class RegistrySchemas:
         return found
 
     def _fetch(self, schema_id: int) -> WriterSchema | None:
+        """The id's writer schema, or None if the registry does not know it — said twice, the
+        second time between two reads that show the registry reading its storage (a registry
+        coming back from an outage is the moment a lone 404 would be believed)."""
+        found = self._lookup(schema_id)
+        if found is None:
+            self._confirm_readable(schema_id)
+            found = self._lookup(schema_id)
+            if found is None:
+                self._confirm_readable(schema_id)
+        return found
+
+    def _lookup(self, schema_id: int) -> WriterSchema | None:
         try:
             schema = self._client.get_schema(schema_id)
             versions = self._client.get_schema_versions(schema_id)
         except SchemaRegistryError as exc:
             if exc.http_status_code == 404:
-                self._confirm_readable(schema_id)
                 return None
             raise DependencyUnavailableError("schema registry", str(exc)) from exc
         except TRANSPORT_ERRORS as exc:  # connection refused, reset, timeout (anything else is a bug)
