@@ -44,6 +44,13 @@ class WriteReport:
     duplicates: list[RawMessage] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
 
+    def failed(self, record: RawMessage, code: int | None, message: str) -> None:
+        """A record the store did not write: a duplicate of a stored ``_id``, or refused."""
+        if code == DUPLICATE_KEY:
+            self.duplicates.append(record)
+        else:
+            self.refused.append(Refusal(record, message, code))
+
 
 class SinkWriter:
     def __init__(self, collection: Collection[Any], control: Collection[Any]) -> None:
@@ -76,11 +83,7 @@ class SinkWriter:
             failed: set[int] = set()
             for error in exc.details.get("writeErrors", []):
                 failed.add(error["index"])
-                record = documents[error["index"]][0]
-                if error.get("code") == DUPLICATE_KEY:
-                    report.duplicates.append(record)
-                else:
-                    report.refused.append(Refusal(record, str(error.get("errmsg", "")), error.get("code")))
+                report.failed(documents[error["index"]][0], error.get("code"), str(error.get("errmsg", "")))
             rest = [d for i, d in enumerate(documents) if i not in failed]
             if exc.details.get("nInserted", 0) == len(rest):
                 report.stored += len(rest)
@@ -103,10 +106,7 @@ class SinkWriter:
             self.collection.insert_one(value)
             report.stored += 1
         except OperationFailure as exc:
-            if exc.code == DUPLICATE_KEY:
-                report.duplicates.append(record)
-            else:
-                report.refused.append(Refusal(record, _message(exc), exc.code))
+            report.failed(record, exc.code, _message(exc))
 
     def confirm_healthy(self) -> None:
         """A control write and delete: raise :class:`DependencyUnavailableError` if it fails."""

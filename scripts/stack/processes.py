@@ -139,7 +139,8 @@ def _kill_family(tracked: Tracked, timeout_s: float) -> None:
     outlive a killed parent for a moment: PostgreSQL refuses to start again while they hold its
     shared memory."""
     try:
-        family = [psutil.Process(tracked.pid), *psutil.Process(tracked.pid).children(recursive=True)]
+        process = psutil.Process(tracked.pid)
+        family = [process, *process.children(recursive=True)]
     except psutil.Error:
         family = []
     _signal_group(tracked.pid, signal.SIGKILL)

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 import requests
 import schemathesis
@@ -26,6 +25,7 @@ from query_service.params import FILTER_NAMES, MAX_COMBINATIONS, MAX_RESULT_WIND
 from scripts.stack.control import LocalStack
 from scripts.stack.isolated_pipeline import IsolatedPipeline
 from scripts.stack.processes import ProcessTable
+from tests.support.faults import suspend
 
 pytestmark = pytest.mark.stack
 
@@ -185,11 +185,7 @@ def test_a_very_long_query_string_is_refused_cleanly(live_api: IsolatedPipeline)
 def take_down(stack: LocalStack, outage: str) -> Callable[[], None]:
     """Cause the outage; return what ends it."""
     if outage == "frozen":  # SIGSTOP: its port accepts connections, nothing answers
-        tracked = stack.processes.running("store")
-        assert tracked is not None
-        process = psutil.Process(tracked.pid)
-        process.suspend()
-        return process.resume
+        return suspend(stack.processes, "store").resume
     server = "store" if outage == "stopped" else "postgres"
     if outage == "stopped":
         stack.stop(server)

@@ -12,7 +12,6 @@ import time
 from collections import defaultdict
 
 import bson
-import psutil
 import pytest
 
 from authtrail.contract import load_contract, register
@@ -21,7 +20,7 @@ from authtrail.settings import Settings
 from authtrail.waiting import wait_for
 from scripts.stack.control import LocalStack
 from scripts.stack.isolated_pipeline import IsolatedPipeline
-from tests.support.faults import Stream, account, report
+from tests.support.faults import Stream, account, report, suspend
 
 pytestmark = [pytest.mark.stack, pytest.mark.fault, pytest.mark.control]
 EVENTS, RATE = 20_000, 3_000
@@ -93,11 +92,8 @@ def test_store_out_for_ten_seconds(
     # in flight get no answer.
     stream = Stream(pipe, EVENTS, RATE, seed=103).start()
     midway(stream)
-    tracked = stack.processes.running("store")
-    assert tracked is not None
-    store = psutil.Process(tracked.pid)
     if outage == "frozen":
-        store.suspend()
+        store = suspend(stack.processes, "store")
     else:
         stack.stop("store")
     time.sleep(10)  # the fault itself: a ten-second outage, not a wait for a condition
@@ -149,10 +145,7 @@ def test_transformer_frozen_past_its_session_timeout(pipe: IsolatedPipeline, set
     # wakes, its batch's offsets belong to a generation that is gone.
     stream = Stream(pipe, EVENTS, RATE, seed=110).start()
     midway(stream)
-    tracked = pipe.processes.running("transformer")
-    assert tracked is not None
-    transformer = psutil.Process(tracked.pid)
-    transformer.suspend()
+    transformer = suspend(pipe.processes, "transformer")
     time.sleep(15)  # the fault itself: frozen past the session timeout
     transformer.resume()
     resumed = time.monotonic()

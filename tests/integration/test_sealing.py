@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import bson
-import psutil
 import pytest
 from bson.int64 import Int64
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
@@ -38,7 +37,7 @@ from authtrail.settings import Settings
 from authtrail.waiting import wait_for
 from scripts.stack.control import LocalStack
 from scripts.stack.isolated_pipeline import IsolatedPipeline, isolated_pipeline
-from tests.support.faults import Stream
+from tests.support.faults import Stream, suspend
 
 pytestmark = [pytest.mark.stack]
 USERS = 40  # a few dozen companies, so trees grow several levels deep
@@ -205,10 +204,7 @@ def test_events_through_the_pipeline_are_sealed_and_a_document_written_to_the_st
 def freeze(pipe: IsolatedPipeline, name: str) -> None:
     """SIGSTOP past the consumer's session timeout (10 s): the group drops the sealer mid-batch,
     and it wakes up to a generation that is gone."""
-    tracked = pipe.processes.running(name)
-    assert tracked is not None
-    process = psutil.Process(tracked.pid)
-    process.suspend()
+    process = suspend(pipe.processes, name)
     time.sleep(15)  # the fault itself, not a wait for a condition
     process.resume()
 

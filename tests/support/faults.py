@@ -18,6 +18,7 @@ from typing import Any
 
 import bson
 import fastavro
+import psutil
 
 from authtrail.contract import load_contract
 from authtrail.emitter import EventEmitter
@@ -28,6 +29,7 @@ from authtrail.waiting import wait_for
 from connect.dead_letter import REASON, SOURCE_TOPIC
 from connect.transformer.storable import parse_json_object
 from scripts.stack.isolated_pipeline import IsolatedPipeline
+from scripts.stack.processes import ProcessTable
 
 
 class Stream:
@@ -215,3 +217,13 @@ def report(name: str, accounting: Accounting, report_dir: Path) -> None:
             )
             + "\n"
         )
+
+
+def suspend(processes: ProcessTable, name: str) -> psutil.Process:
+    """SIGSTOP a running process of the stack or a pipeline (frozen: its sockets stay open,
+    nothing answers); the caller resumes it."""
+    tracked = processes.running(name)
+    assert tracked is not None, f"{name} is not running"
+    process = psutil.Process(tracked.pid)
+    process.suspend()
+    return process
