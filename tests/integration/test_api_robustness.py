@@ -186,6 +186,8 @@ def take_down(stack: LocalStack, outage: str) -> Callable[[], None]:
     """Cause the outage; return what ends it."""
     if outage == "frozen":  # SIGSTOP: its port accepts connections, nothing answers
         return suspend(stack.processes, "store").resume
+    if outage == "postgres frozen":  # the wire server answers, every query it sends hangs
+        return suspend(stack.processes, "postgres").resume
     server = "store" if outage == "stopped" else "postgres"
     if outage == "stopped":
         stack.stop(server)
@@ -197,8 +199,13 @@ def take_down(stack: LocalStack, outage: str) -> Callable[[], None]:
 @pytest.mark.control
 @pytest.mark.parametrize(
     "outage",
-    ["stopped", "postgres killed", "frozen"],
-    ids=["the store stopped", "PostgreSQL killed under a running FerretDB", "the store frozen (SIGSTOP)"],
+    ["stopped", "postgres killed", "frozen", "postgres frozen"],
+    ids=[
+        "the store stopped",
+        "PostgreSQL killed under a running FerretDB",
+        "the store frozen (SIGSTOP)",
+        "PostgreSQL frozen under a running FerretDB",
+    ],
 )
 def test_a_store_outage_is_a_fast_503_and_heals_by_itself(
     outage: str, live_api: IsolatedPipeline, auth, stack: LocalStack

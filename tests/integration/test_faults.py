@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 
 import bson
 import pytest
@@ -84,32 +86,33 @@ def test_postgres_killed(pipe: IsolatedPipeline, stack: LocalStack, settings: Se
     report("kill -9 PostgreSQL under the store", account(pipe, stream.events, restarted), settings.stack_dir)
 
 
-@pytest.mark.parametrize("outage", ["stopped", "frozen"])
+OUTAGES = {
+    "stopped": "store stopped 10 s",
+    "frozen": "store frozen 10 s (SIGSTOP)",
+    "postgres frozen": "PostgreSQL frozen 10 s under the store (SIGSTOP)",
+}
+
+
+@pytest.mark.parametrize("outage", list(OUTAGES))
 def test_store_out_for_ten_seconds(
     outage: str, pipe: IsolatedPipeline, stack: LocalStack, settings: Settings
 ) -> None:
     # Stopped: connections refused. Frozen (SIGSTOP): the port still accepts connections, writes
-    # in flight get no answer.
+    # in flight get no answer. PostgreSQL frozen: FerretDB answers, and every statement it sends
+    # hangs mid-transaction.
     stream = Stream(pipe, EVENTS, RATE, seed=103).start()
     midway(stream)
-    if outage == "frozen":
-        store = suspend(stack.processes, "store")
-    else:
+    end_outage: Callable[[], None]
+    if outage == "stopped":
         stack.stop("store")
-    time.sleep(10)  # the fault itself: a ten-second outage, not a wait for a condition
-    if outage == "frozen":
-        store.resume()
+        end_outage = partial(stack.start, "store")
     else:
-        stack.start("store")
+        end_outage = suspend(stack.processes, "postgres" if outage == "postgres frozen" else "store").resume
+    time.sleep(10)  # the fault itself: a ten-second outage, not a wait for a condition
+    end_outage()
     restarted = time.monotonic()
     stream.join()
-    result = account(pipe, stream.events, restarted)
-    assert pipe.read_topic(pipe.settings.dlq_topic) == []  # delayed, not dead-lettered
-    report(
-        "store stopped 10 s" if outage == "stopped" else "store frozen 10 s (SIGSTOP)",
-        result,
-        settings.stack_dir,
-    )
+    report(OUTAGES[outage], account(pipe, stream.events, restarted), settings.stack_dir)
 
 
 def test_broker_restarted(pipe: IsolatedPipeline, stack: LocalStack, settings: Settings) -> None:
@@ -151,6 +154,30 @@ def test_transformer_frozen_past_its_session_timeout(pipe: IsolatedPipeline, set
     resumed = time.monotonic()
     stream.join()
     report("transformer frozen 15 s (SIGSTOP)", account(pipe, stream.events, resumed), settings.stack_dir)
+
+
+@pytest.mark.parametrize(
+    ("server", "fault"),
+    [
+        ("connect", "Kafka Connect worker frozen 15 s (SIGSTOP), past its sink tasks' session timeout"),
+        ("kafka", "Kafka broker frozen 15 s (SIGSTOP)"),
+    ],
+)
+def test_server_frozen_past_session_timeouts(
+    server: str, fault: str, pipe: IsolatedPipeline, stack: LocalStack, settings: Settings
+) -> None:
+    # SIGSTOP: sockets stay open, nothing answers. The Connect worker: its sink tasks are dropped
+    # from their consumer group mid-put and wake holding a batch of a generation that is gone.
+    # The broker: every client's requests (produce, fetch, commit, heartbeat) hang until it wakes,
+    # and then every session looks expired at once.
+    stream = Stream(pipe, EVENTS, RATE, seed=111).start()
+    midway(stream)
+    frozen = suspend(stack.processes, server)
+    time.sleep(15)  # the fault itself: frozen past every 10 s session timeout
+    frozen.resume()
+    resumed = time.monotonic()
+    stream.join()
+    report(fault, account(pipe, stream.events, resumed), settings.stack_dir)
 
 
 def test_one_of_two_transformers_killed_keeps_user_order(pipe: IsolatedPipeline, settings: Settings) -> None:

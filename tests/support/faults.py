@@ -5,6 +5,7 @@ with the expected reason; nothing else stored or dead-lettered; per company prod
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -219,11 +220,27 @@ def report(name: str, accounting: Accounting, report_dir: Path) -> None:
         )
 
 
-def suspend(processes: ProcessTable, name: str) -> psutil.Process:
+@dataclass
+class Frozen:
+    """A process and its descendants, stopped; :meth:`resume` wakes them all."""
+
+    family: list[psutil.Process]
+
+    def resume(self) -> None:
+        for process in self.family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.resume()
+
+
+def suspend(processes: ProcessTable, name: str) -> Frozen:
     """SIGSTOP a running process of the stack or a pipeline (frozen: its sockets stay open,
-    nothing answers); the caller resumes it."""
+    nothing answers) and every process it forked — PostgreSQL serves each connection from a
+    child, which freezing the postmaster alone leaves running. The caller resumes it."""
     tracked = processes.running(name)
     assert tracked is not None, f"{name} is not running"
-    process = psutil.Process(tracked.pid)
-    process.suspend()
-    return process
+    root = psutil.Process(tracked.pid)
+    root.suspend()  # first: a stopped process forks no more children
+    children = root.children(recursive=True)
+    for child in children:
+        child.suspend()
+    return Frozen([root, *children])

@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from authtrail.settings import PROJECT_ROOT, Settings, load_settings
+from connect.sink.deploy import render_sink_config
 from connect.transformer.properties import load_properties
 from scripts.stack import versions
-from scripts.stack.servers import Layout, stack_servers
+from scripts.stack.servers import STORE_INSERT_BATCH, Layout, stack_servers
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
@@ -175,6 +176,16 @@ def test_the_container_worker_is_configured_like_the_local_one(tmp_path: Path) -
     assert {k: v for k, v in local.items() if k not in addresses} == {
         k: v for k, v in container.items() if k not in addresses
     }
+
+
+def test_the_local_store_commits_each_sink_batch_in_one_transaction(tmp_path: Path) -> None:
+    settings = load_settings(stack_dir=tmp_path)
+    store = next(
+        s for s in stack_servers(settings, _no_artifacts(tmp_path), Layout(tmp_path)) if s.name == "store"
+    )
+    sink_batch = int(render_sink_config(settings)["consumer.override.max.poll.records"])
+    [flag] = [arg for arg in store.argv if arg.startswith("--test-batch-size=")]
+    assert int(flag.split("=")[1]) == STORE_INSERT_BATCH >= sink_batch
 
 
 def _no_artifacts(root: Path) -> Any:
