@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # replay); this many in a row is a bug, not bad data: the transformer stops instead.
     transformer_max_internal_errors_in_a_row: int = Field(20, ge=1)
     max_event_data_bytes: int = Field(64 * 1024, ge=1)
+    # The largest stored document (BSON) the transformer forwards; a larger one is dead-lettered
+    # (event_too_large). Only fields a later contract version adds can get an event near it. At
+    # most 768 KiB: the sink topic takes Kafka's default ~1 MiB, and Connect's dead-letter copy
+    # of a record the store refuses adds a stack trace within the same 1 MiB.
+    max_stored_document_bytes: int = Field(256 * 1024, ge=1, le=768 * 1024)
     max_event_age_days: int = Field(3650, ge=1)
     max_event_future_s: int = Field(300, ge=0)
 

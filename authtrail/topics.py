@@ -12,7 +12,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from authtrail.errors import DependencyUnavailableError
-from authtrail.kafka.clients import NewTopic
+from authtrail.kafka.clients import MAX_RECORD_BYTES, NewTopic
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 
@@ -38,6 +38,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     def kept(retention_ms: int) -> dict[str, str]:
         return {"retention.ms": str(retention_ms), "cleanup.policy": "delete"}
 
+    dead_letters = {**kept(settings.dlq_retention_ms), "max.message.bytes": str(MAX_RECORD_BYTES)}
     return [
         # LogAppendTime: a raw record's timestamp is when the broker took it in — the ingest
         # time InsertField stamps on every stored event.
@@ -47,8 +48,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {**kept(settings.raw_retention_ms), "message.timestamp.type": "LogAppendTime"},
         ),
         TopicSpec(settings.sink_topic, settings.sink_partitions, kept(settings.sink_retention_ms)),
-        TopicSpec(settings.dlq_topic, settings.dlq_partitions, kept(settings.dlq_retention_ms)),
-        TopicSpec(settings.sink_dlq_topic, settings.dlq_partitions, kept(settings.dlq_retention_ms)),
+        # A dead letter is its record plus headers: more than its source topic took.
+        TopicSpec(settings.dlq_topic, settings.dlq_partitions, dead_letters),
+        TopicSpec(settings.sink_dlq_topic, settings.dlq_partitions, dead_letters),
     ]
 
 

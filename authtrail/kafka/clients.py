@@ -17,6 +17,7 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]  # not re-exported in stubs
 
 __all__ = [
+    "MAX_RECORD_BYTES",
     "ConfigResource",
     "NewTopic",
     "admin_client",
@@ -30,6 +31,13 @@ __all__ = [
 from authtrail.settings import Settings
 
 _librdkafka_log = logging.getLogger("librdkafka")
+
+# The largest record an authtrail producer sends and a dead-letter topic takes (authtrail/topics.py).
+# A dead letter is a refused record plus headers, so it must be allowed more than any source
+# topic takes: Kafka's default is 1,048,588 bytes (a batch, compressed), librdkafka's 1,000,000
+# (a record, uncompressed) — a record a default producer just managed to send could not have
+# been dead-lettered, and the transformer would have stopped at it (connect/dead_letter.py).
+MAX_RECORD_BYTES = 8 * 1024 * 1024
 
 
 def _common(settings: Settings, client_id: str) -> dict[str, Any]:
@@ -54,6 +62,7 @@ def producer_config(settings: Settings, client_id: str, **overrides: Any) -> dic
         # A broker restart is ridden out by retries within this window; past it, a delivery
         # fails and is reported (never dropped silently).
         "message.timeout.ms": 120_000,
+        "message.max.bytes": MAX_RECORD_BYTES,
         **overrides,
     }
 

@@ -39,7 +39,7 @@ from authtrail.kafka.delivery import CheckedProducer
 from authtrail.kafka.records import Partition, RawMessage, partition_bounds, read_ranges
 from authtrail.kafka_connect import ConnectorClient
 from authtrail.logs import get_logger
-from connect.dead_letter import Failure, dead_letter_headers
+from connect.dead_letter import Failure, dead_letter
 from connect.sink.verdicts import DUPLICATE_KEY, judge
 from connect.sink.writes import SinkWriter
 
@@ -156,10 +156,8 @@ class SinkQuarantine:
         self, record: RawMessage, reason: str, detail: str, code: int | None, report: QuarantineReport
     ) -> None:
         failure = Failure("sink", reason, detail, "quarantine" if code is None else f"store error {code}")
-        headers = dead_letter_headers(
-            failure, record.topic, record.partition, record.offset, record.timestamp_ms, list(record.headers)
-        )
-        self.producer.produce(self.dlq_topic, record.key, record.value, headers)
+        letter = dead_letter(failure, record)
+        self.producer.produce(self.dlq_topic, letter.key, letter.value, letter.headers)
         report.dead_lettered.append(((record.topic, record.partition), record.offset, reason))
         log.warning(
             "sink record quarantined",

@@ -25,7 +25,7 @@ from authtrail.kafka.records import RawMessage, header_map, raw_message
 from authtrail.kafka.rejoin import GroupRejoin
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
-from connect.dead_letter import Failure, dead_letter_headers
+from connect.dead_letter import Failure, dead_letter
 from connect.sink import metrics
 from connect.sink.verdicts import error_code, judge
 from connect.sink.writes import SinkWriter
@@ -112,12 +112,8 @@ class SinkDlqReconciler:
                 int(headers.get("__connect.errors.partition", raw.partition)),
                 int(headers.get("__connect.errors.offset", raw.offset)),
             )
-            self.producer.produce(
-                self.settings.dlq_topic,
-                raw.key,
-                raw.value,
-                dead_letter_headers(failure, *source, raw.timestamp_ms, list(raw.headers)),
-            )
+            letter = dead_letter(failure, raw, source)
+            self.producer.produce(self.settings.dlq_topic, letter.key, letter.value, letter.headers)
             metrics.DEAD_LETTERED.labels(verdict.kind).inc()
             log.warning("sink record dead-lettered", reason=verdict.kind, id=record_id)
 

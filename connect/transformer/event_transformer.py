@@ -75,6 +75,7 @@ class EventTransformer:
                 max_event_data_bytes=settings.max_event_data_bytes,
                 max_age_s=settings.max_event_age_days * 86_400,
                 max_future_s=settings.max_event_future_s,
+                max_stored_document_bytes=settings.max_stored_document_bytes,
             ),
         )
 
@@ -120,6 +121,12 @@ class EventTransformer:
             value = self.shape.encode(transformed.value)
         except ShapeError as exc:
             return Failure("shape", "shape_mismatch", str(exc), type(exc).__name__)
+        if len(value) > self.limits.max_stored_document_bytes:
+            detail = (
+                f"the stored document would be {len(value):,} bytes; "
+                f"the limit is {self.limits.max_stored_document_bytes:,}"
+            )
+            return Failure("shape", "event_too_large", detail, "")
         return Forward(key=encode_key(transformed.key), value=value)
 
 

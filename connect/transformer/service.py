@@ -39,7 +39,7 @@ from authtrail.kafka.offsets import BatchSpan
 from authtrail.kafka.records import RawMessage, raw_message
 from authtrail.kafka.rejoin import GroupRejoin, rejoining_batch_consumer
 from authtrail.settings import Settings
-from connect.dead_letter import Failure, dead_letter_headers
+from connect.dead_letter import Failure, dead_letter
 from connect.transformer import metrics
 from connect.transformer.event_transformer import EventTransformer, Forward, Outcome, RecordProcessor
 
@@ -166,10 +166,8 @@ class TransformerService(BatchService):
             self.counts["forwarded"] += 1
             metrics.FORWARDED.inc()
         elif isinstance(outcome, Failure):
-            headers = dead_letter_headers(
-                outcome, raw.topic, raw.partition, raw.offset, raw.timestamp_ms, list(raw.headers)
-            )
-            self.producer.produce(self.settings.dlq_topic, raw.key, raw.value, headers)
+            letter = dead_letter(outcome, raw)
+            self.producer.produce(self.settings.dlq_topic, letter.key, letter.value, letter.headers)
             self.counts["dead_lettered"] += 1
             self.dead_letter_reasons[outcome.reason] += 1
             metrics.DEAD_LETTERED.labels(outcome.reason).inc()

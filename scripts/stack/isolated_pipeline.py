@@ -159,6 +159,15 @@ class IsolatedPipeline:
             for r in read_topic(config, topic, timeout_s)
         ]
 
+    def wait_dead_letters(self, count: int, timeout_s: float = 60.0) -> list[dict[str, Any]]:
+        """Every record of the human-facing DLQ topic, once it holds at least ``count`` (≥ 1)."""
+
+        def letters() -> list[dict[str, Any]]:
+            records = self.read_topic(self.settings.dlq_topic)
+            return records if len(records) >= count else []  # falsy: wait on
+
+        return wait_for(letters, timeout_s, f"{count} dead letters")
+
     def key(self, company_id: int | None = None) -> str:
         """A fresh API key on this pipeline's store (operator unless a company is given)."""
         return create_key(self.settings, company_id, f"test {company_id or 'operator'}").secret_key

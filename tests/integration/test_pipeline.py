@@ -137,12 +137,7 @@ def test_bad_records_are_dead_lettered_with_a_reason_and_good_ones_around_them_a
 
     pipe.wait_stored(len(good_events))
     assert sorted(pipe.stored_ids()) == sorted(e["id"] for e in good_events)
-    dead = wait_for(
-        lambda: (r := pipe.read_topic(pipe.settings.dlq_topic)) and len(r) >= len(bad) and r,
-        60,
-        "every bad record in the DLQ",
-    )
-    reasons = {r["headers"]["authtrail.error.reason"]: r for r in dead}
+    reasons = {r["headers"]["authtrail.error.reason"]: r for r in pipe.wait_dead_letters(len(bad))}
     assert set(reasons) == set(bad)
     for reason, (_key, value) in bad.items():
         record = reasons[reason]

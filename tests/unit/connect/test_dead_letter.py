@@ -4,8 +4,24 @@ a replayed record carries one reason, its latest."""
 
 from __future__ import annotations
 
-from authtrail.kafka.records import header_map
-from connect.dead_letter import MAX_DETAIL, Failure, dead_letter_headers
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import Producer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from authtrail.kafka.clients import MAX_RECORD_BYTES, producer_config
+from authtrail.kafka.records import RawMessage, header_map
+from authtrail.settings import load_settings
+from connect.dead_letter import (
+    MAX_DETAIL,
+    OMITTED,
+    RECORD_OVERHEAD,
+    Failure,
+    dead_letter,
+    dead_letter_headers,
+)
 
 DECODE = Failure("decode", "not_avro_value", "value is not in the wire format", "DecodeError")
 REFUSED = Failure(
@@ -15,6 +31,10 @@ REFUSED = Failure(
     "UnstorableError",
     path="event_data.'a.b'",
     rule="dotted_key",
+)
+# The most a failure adds: a detail and a path as long as they may be.
+LONG_REFUSAL = Failure(
+    "validate", "invalid_event_data", "d" * 5000, "UnstorableError", path="p" * 5000, rule="dotted_key"
 )
 OURS = [
     "authtrail.error.reason",
@@ -92,3 +112,75 @@ class TestHeaderMap:
     def test_a_mapping_or_nothing_are_read_too(self) -> None:
         assert header_map({"a": b"1"}) == {"a": "1"}
         assert header_map(None) == {}
+
+
+@pytest.fixture(scope="module")
+def producer() -> Iterator[Producer]:
+    """A producer configured as authtrail's are; nothing is sent: produce() only queues."""
+    settings = load_settings(kafka_bootstrap_servers="127.0.0.1:9")
+    producer = Producer(producer_config(settings, "test-dead-letter-size"))
+    yield producer
+    producer.purge()
+    producer.flush(0)
+
+
+class TestALetterOfAnySizeCanBeWritten:
+    """A dead letter is its record plus headers. librdkafka refuses, in ``produce()`` itself, a
+    record over its ``message.max.bytes`` — and a transformer that cannot write a dead letter
+    stops at that record for good. Checked against librdkafka's own rule: each letter is handed
+    to a real producer configured as authtrail's are."""
+
+    @staticmethod
+    def record(key: bytes | None = b"42", value: bytes | None = b"v") -> RawMessage:
+        return RawMessage("audit.events.raw", 3, 42, 1_700_000_000_123, key, value, (("traceparent", b"00"),))
+
+    def test_a_record_librdkafka_just_took_by_default_is_dead_lettered_whole(self, producer) -> None:
+        raw = self.record(value=b"x" * (1_000_000 - 100))  # librdkafka's default message.max.bytes
+        letter = dead_letter(LONG_REFUSAL, raw)
+        assert (letter.key, letter.value) == (raw.key, raw.value)
+        assert OMITTED not in header_map(letter.headers)
+        producer.produce("dlq", letter.key, letter.value, headers=letter.headers)
+
+    def test_a_record_too_large_to_carry_is_dead_lettered_without_its_value(self, producer) -> None:
+        raw = self.record(value=b"x" * MAX_RECORD_BYTES)
+        letter = dead_letter(LONG_REFUSAL, raw)
+        assert (letter.key, letter.value) == (raw.key, None)
+        info = header_map(letter.headers)
+        assert info[OMITTED].startswith(f"value ({MAX_RECORD_BYTES:,} bytes) left out")
+        assert (info["authtrail.source.partition"], info["authtrail.source.offset"]) == ("3", "42")
+        assert info["authtrail.error.reason"] == LONG_REFUSAL.reason
+        producer.produce("dlq", letter.key, letter.value, headers=letter.headers)
+
+    def test_a_key_too_large_goes_and_the_value_stays(self) -> None:
+        letter = dead_letter(LONG_REFUSAL, self.record(key=b"k" * MAX_RECORD_BYTES, value=b"v"))
+        assert (letter.key, letter.value) == (None, b"v")
+        assert header_map(letter.headers)[OMITTED].startswith("key (")
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        key_size=st.one_of(
+            st.none(), st.integers(0, 64), st.integers(MAX_RECORD_BYTES - 4096, MAX_RECORD_BYTES + 8)
+        ),
+        value_size=st.one_of(
+            st.none(),
+            st.integers(0, 1024),
+            st.integers(MAX_RECORD_BYTES - 4096, MAX_RECORD_BYTES + 4096),
+            st.integers(MAX_RECORD_BYTES // 2 - 2048, MAX_RECORD_BYTES // 2 + 2048),
+        ),
+    )
+    def test_whatever_the_sizes_librdkafka_takes_the_letter_and_only_what_did_not_fit_is_left_out(
+        self, producer, key_size: int | None, value_size: int | None
+    ) -> None:
+        key = None if key_size is None else b"k" * key_size
+        value = None if value_size is None else b"v" * value_size
+        letter = dead_letter(LONG_REFUSAL, self.record(key, value))
+        producer.produce("dlq", letter.key, letter.value, headers=letter.headers)
+        kept = [part for part in (letter.key, letter.value) if part is not None]
+        assert sum(map(len, kept)) <= MAX_RECORD_BYTES
+        omitted = header_map(letter.headers).get(OMITTED, "")
+        assert ("value (" in omitted) == (value is not None and letter.value is None)
+        assert ("key (" in omitted) == (key is not None and letter.key is None)
+        if omitted:  # nothing was left out that could have stayed
+            headers = sum(len(name) + len(data or b"") for name, data in letter.headers)
+            assert (key_size or 0) + (value_size or 0) + headers + RECORD_OVERHEAD > MAX_RECORD_BYTES
+        producer.purge()

@@ -5,6 +5,7 @@ answer is not the record's fault and is raised, never dead-lettered."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -74,14 +75,14 @@ def message(value: bytes | None = None, key: bytes | None = None, **event_change
 
 
 def transformer(
-    chain: TransformChain | None = None, clock_s: float = NOW_S, schemas=lookup
+    chain: TransformChain | None = None, clock_s: float = NOW_S, schemas=lookup, limits: Limits = LIMITS
 ) -> EventTransformer:
     return EventTransformer(
         schemas=schemas,
         raw_topic=RAW_TOPIC,
         chain=chain or TransformChain.from_file(SETTINGS.transforms_file),
         shape=StoredShape(CONTRACT.stored_shape),
-        limits=LIMITS,
+        limits=limits,
         clock=lambda: clock_s,
     )
 
@@ -188,6 +189,15 @@ class TestEachFailureStage:
         outcome = failure(transformer(chain=TransformChain([])).process(message()))
         assert (outcome.stage, outcome.reason) == ("shape", "shape_mismatch")
         assert "event_resource_type" in outcome.detail
+
+    def test_a_stored_document_over_its_limit_is_too_large_and_one_at_it_is_forwarded(self):
+        size = len(TestAGoodRecord().stored()[0].value)
+        at_limit = transformer(limits=dataclasses.replace(LIMITS, max_stored_document_bytes=size))
+        assert isinstance(at_limit.process(message()), Forward)
+        over = transformer(limits=dataclasses.replace(LIMITS, max_stored_document_bytes=size - 1))
+        outcome = failure(over.process(message()))
+        assert (outcome.stage, outcome.reason) == ("shape", "event_too_large")
+        assert f"{size:,} bytes" in outcome.detail
 
 
 class TestTombstones:
