@@ -12,7 +12,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from authtrail.errors import DependencyUnavailableError
-from authtrail.kafka.clients import MAX_RECORD_BYTES, NewTopic
+from authtrail.kafka.clients import MAX_RECORD_BYTES, ConfigResource, NewTopic
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 
@@ -30,7 +30,7 @@ class TopicSpec:
 @dataclass(frozen=True)
 class TopicState:
     name: str
-    action: str  # "created" | "exists" | "exists with N partitions (intended M)"
+    action: str  # "created" | "exists" | "exists with N partitions (intended M), key value (intended v)"
     partitions: int
 
 
@@ -88,20 +88,39 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec], replication_factor
         for name in already:
             existing[name] = admin.list_topics(topic=name, timeout=ADMIN_TIMEOUT_S).topics[name]
         missing = [s for s in missing if s.name not in already]
+    drift = _config_drift(admin, [s for s in specs if s not in missing])
     states = []
     for spec in specs:
         if spec in missing:
             states.append(TopicState(spec.name, "created", spec.partitions))
             continue
         actual = len(existing[spec.name].partitions)
-        action = (
-            "exists"
-            if actual == spec.partitions
-            else f"exists with {actual} partitions (intended {spec.partitions})"
-        )
+        differences = drift.get(spec.name, [])
         if actual != spec.partitions:
-            log.warning(
-                "topic partition count differs", topic=spec.name, actual=actual, intended=spec.partitions
-            )
+            differences.insert(0, f"{actual} partitions (intended {spec.partitions})")
+        if differences:
+            log.warning("topic differs from its intended layout", topic=spec.name, differences=differences)
+        action = f"exists with {', '.join(differences)}" if differences else "exists"
         states.append(TopicState(spec.name, action, actual))
     return states
+
+
+def _config_drift(admin: AdminClient, specs: list[TopicSpec]) -> dict[str, list[str]]:
+    """Per existing topic, each intended config it does not have: "key actual (intended value)".
+    Reported, not altered — e.g. a DLQ topic created before its size limit was raised."""
+    resources = [ConfigResource("topic", s.name) for s in specs if s.config]
+    if not resources:
+        return {}
+    intended = {s.name: s.config for s in specs}
+    drift: dict[str, list[str]] = {}
+    try:
+        for resource, future in admin.describe_configs(resources, request_timeout=ADMIN_TIMEOUT_S).items():
+            actual = future.result(timeout=ADMIN_TIMEOUT_S)
+            drift[resource.name] = [
+                f"{key} {actual[key].value if key in actual else 'unset'} (intended {value})"
+                for key, value in intended[resource.name].items()
+                if key not in actual or actual[key].value != value
+            ]
+    except KafkaException as exc:
+        raise DependencyUnavailableError("kafka", f"describing topic configs: {exc}") from exc
+    return drift

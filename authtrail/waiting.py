@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import httpx
 
-from authtrail.errors import AuthtrailError
+from authtrail.errors import AuthtrailError, DependencyUnavailableError
 
 T = TypeVar("T")
 
@@ -20,12 +20,22 @@ class TimedOutError(AuthtrailError):
 
 def wait_until(condition: Callable[[], T], timeout_s: float, interval_s: float = 0.25) -> T | None:
     """Poll ``condition`` until it returns something truthy (returned), or None at the deadline.
-    An exception from ``condition`` ends the wait at once (a failure that waiting cannot fix)."""
+
+    A dependency that cannot answer for now (:class:`DependencyUnavailableError`) counts as "not
+    yet": a broker back from a restart answers "not leader" for a moment, and a wait is exactly
+    what fixes that; still unavailable at the deadline, that error is raised. Any other exception
+    ends the wait at once (a failure that waiting cannot fix)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        if value := condition():
-            return value
+        unavailable = None
+        try:
+            if value := condition():
+                return value
+        except DependencyUnavailableError as exc:
+            unavailable = exc
         if time.monotonic() >= deadline:
+            if unavailable is not None:
+                raise unavailable
             return None
         time.sleep(interval_s)
 

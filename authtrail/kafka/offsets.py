@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from authtrail.errors import DependencyUnavailableError
 from authtrail.kafka.clients import observer
 from authtrail.kafka.records import RawMessage, partition_bounds
 from authtrail.logs import get_logger
@@ -82,7 +83,10 @@ def committed_lag(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> di
     """Per partition of ``topic``, records not yet committed by the group of ``consumer`` (an
     :func:`~authtrail.kafka.clients.observer` of that group); asks the broker."""
     bounds = partition_bounds(consumer, topic, timeout_s)
-    done = consumer.committed([TopicPartition(t, p) for t, p in bounds], timeout=timeout_s)
+    try:
+        done = consumer.committed([TopicPartition(t, p) for t, p in bounds], timeout=timeout_s)
+    except KafkaException as exc:  # e.g. the group's coordinator moving after a broker restart
+        raise DependencyUnavailableError("kafka", f"committed offsets on {topic}: {exc}") from exc
     return {
         tp.partition: bounds[(tp.topic, tp.partition)][1]
         - max(tp.offset, bounds[(tp.topic, tp.partition)][0])

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from authtrail.errors import DependencyUnavailableError
 from authtrail.logs import get_logger
@@ -75,14 +75,20 @@ Partition = tuple[str, int]
 def partition_bounds(
     consumer: Consumer, topic: str, timeout_s: float = 10.0
 ) -> dict[Partition, tuple[int, int]]:
-    """(low, high) watermarks of every partition of ``topic``."""
-    metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-    if metadata is None or metadata.error is not None:
-        raise DependencyUnavailableError("kafka", f"topic {topic} is not available")
-    return {
-        (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
-        for p in metadata.partitions
-    }
+    """(low, high) watermarks of every partition of ``topic``. A broker that cannot say —
+    unreachable, or a partition without a leader for a moment (a broker just back from a
+    freeze or a restart answers NOT_LEADER_FOR_PARTITION) — is :class:`DependencyUnavailableError`,
+    which every caller already treats as "ask again later"."""
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise DependencyUnavailableError("kafka", f"topic {topic} is not available")
+        return {
+            (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            for p in metadata.partitions
+        }
+    except KafkaException as exc:
+        raise DependencyUnavailableError("kafka", f"watermarks of {topic}: {exc}") from exc
 
 
 def read_ranges(

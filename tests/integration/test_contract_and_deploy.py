@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from authtrail.contract import SchemaRejectedError, load_contract, register, register_contract
-from authtrail.kafka.clients import ConfigResource, admin_client
+from authtrail.kafka.clients import MAX_RECORD_BYTES, ConfigResource, NewTopic, admin_client
 from authtrail.kafka_connect import ConnectorClient
 from authtrail.settings import Settings
 from authtrail.topics import ensure_topics, topic_specs
@@ -118,6 +118,23 @@ def test_topics_are_created_once_with_their_intended_layout(stack: LocalStack, i
     config = next(iter(raw.values())).result(timeout=10)
     assert config["message.timestamp.type"].value == "LogAppendTime"
     assert config["retention.ms"].value == "-1"
+
+
+def test_a_topic_that_exists_with_other_configs_is_reported_and_left_alone(
+    stack: LocalStack, isolated: Settings
+) -> None:
+    # A DLQ topic made by hand, or by a version before dead letters were allowed 8 MiB.
+    admin = admin_client(isolated)
+    [made] = admin.create_topics(
+        [NewTopic(isolated.dlq_topic, num_partitions=1, replication_factor=1)]
+    ).values()
+    made.result(timeout=30)
+    states = {s.name: s.action for s in ensure_topics(admin, topic_specs(isolated), 1)}
+    assert f"max.message.bytes 1048588 (intended {MAX_RECORD_BYTES})" in states[isolated.dlq_topic]
+    assert "retention.ms 604800000 (intended -1)" in states[isolated.dlq_topic]
+    assert states[isolated.sink_dlq_topic] == "created"
+    described = admin.describe_configs([ConfigResource("topic", isolated.dlq_topic)])
+    assert next(iter(described.values())).result(timeout=10)["max.message.bytes"].value == "1048588"
 
 
 def test_deploying_the_sink_twice_is_harmless(stack: LocalStack, isolated: Settings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from authtrail.backoff import Backoff
+from authtrail.errors import DependencyUnavailableError
 from authtrail.waiting import TimedOutError, wait_for, wait_until
 
 
@@ -36,3 +37,23 @@ def test_an_error_in_the_condition_ends_the_wait_at_once() -> None:
     with pytest.raises(ValueError, match="by waiting"):
         wait_until(broken, timeout_s=60, interval_s=0)
     assert len(calls) == 1
+
+
+def test_a_dependency_unavailable_for_a_moment_is_waited_through() -> None:
+    answers = iter([DependencyUnavailableError("kafka", "not leader for partition"), None, "caught up"])
+
+    def condition() -> str | None:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert wait_for(condition, timeout_s=5, what="the lag", interval_s=0) == "caught up"
+
+
+def test_a_dependency_still_unavailable_at_the_deadline_is_the_error() -> None:
+    def condition() -> bool:
+        raise DependencyUnavailableError("kafka", "not leader for partition")
+
+    with pytest.raises(DependencyUnavailableError, match="not leader"):
+        wait_until(condition, timeout_s=0, interval_s=0)
