@@ -42,7 +42,7 @@ class Limits:
     max_event_data_bytes: int
     max_age_s: int
     max_future_s: int
-    max_stored_document_bytes: int = 256 * 1024
+    max_stored_document_bytes: int
 
 
 def validate_event(event: Any, key: Any, now_s: float, limits: Limits) -> dict[str, Any]:

@@ -10,7 +10,9 @@ from authtrail.errors import RecordRejectedError
 from connect.transformer.validation import Limits, fingerprint, validate_event
 
 NOW = 1_800_000_000
-LIMITS = Limits(max_event_data_bytes=1000, max_age_s=86_400 * 365, max_future_s=300)
+LIMITS = Limits(
+    max_event_data_bytes=1000, max_age_s=86_400 * 365, max_future_s=300, max_stored_document_bytes=256 * 1024
+)
 GOOD = {
     "id": "7-42-abc",
     "timestamp": NOW - 60,

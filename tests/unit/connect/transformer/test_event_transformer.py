@@ -32,7 +32,9 @@ SETTINGS = load_settings()
 CONTRACT = load_contract(SETTINGS.schemas_dir)
 RAW_TOPIC = "audit.events.raw"
 NOW_S = 1_700_000_000.0  # the transformer's clock; EVENT happened 18 months before
-LIMITS = Limits(max_event_data_bytes=1024, max_age_s=3650 * 86_400, max_future_s=300)
+LIMITS = Limits(
+    max_event_data_bytes=1024, max_age_s=3650 * 86_400, max_future_s=300, max_stored_document_bytes=256 * 1024
+)
 KEY_ID, VALUE_ID = 1, 2
 EVENT = {
     "id": "e1",
