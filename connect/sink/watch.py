@@ -31,7 +31,7 @@ from authtrail.kafka.clients import consumer_config, observer, producer_config
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
 from authtrail.kafka.offsets import committed_lag
 from authtrail.kafka.records import Partition
-from authtrail.kafka_connect import ConnectorClient, ConnectRequestError
+from authtrail.kafka_connect import ConnectorClient, ConnectorStatus, ConnectRequestError
 from authtrail.logs import get_logger
 from authtrail.metrics import PartitionGauge
 from authtrail.settings import Settings
@@ -60,10 +60,13 @@ class ConnectorSupervisor:
         self._backoff = Backoff(first_s=1.0, max_s=MAX_RESTART_BACKOFF_S)
         self._next_attempt = 0.0
         self._offsets_at_last_failure: dict[Partition, int] | None = None
+        self.last_state: str | None = None
 
     def check_once(self) -> str:
         """Look at the connector; restart or quarantine what failed (when the back-off allows).
-        Returns the state seen: RUNNING, FAILED, MISSING, STOPPED, UNREACHABLE, …"""
+        Returns the state seen: RUNNING, FAILED, MISSING, STOPPED, UNASSIGNED, UNREACHABLE, …
+        Each change of state is one log line: a sink that stopped storing (its tasks unassigned
+        after a rebalance, say) is visible in the log, not only in a metric."""
         try:
             state = self._check()
         except (DependencyUnavailableError, ConnectRequestError) as exc:
@@ -71,6 +74,10 @@ class ConnectorSupervisor:
             state = "UNREACHABLE"
         metrics.CHECKS.labels(state).inc()
         metrics.CONNECTOR_RUNNING.set(state == "RUNNING")
+        if state != self.last_state:
+            report = log.info if state == "RUNNING" else log.warning
+            report("sink state changed", connector=self.connector.name, state=state, was=self.last_state)
+            self.last_state = state
         return state
 
     def _check(self) -> str:
@@ -85,7 +92,7 @@ class ConnectorSupervisor:
         if status.state != "FAILED" and not status.failed_tasks:
             self._backoff.succeeded()
             self._offsets_at_last_failure = None
-            return "RUNNING" if status.tasks else status.state
+            return seen_state(status)
         now = time.monotonic()
         if now < self._next_attempt:
             return "FAILED"
@@ -145,6 +152,18 @@ class ConnectorSupervisor:
             moved={f"{t}[{p}]": f"{a}->{b}" for (t, p), (a, b) in report.moved.items()},
             quarantines=self.quarantines,
         )
+
+
+def seen_state(status: ConnectorStatus) -> str:
+    """RUNNING only when the connector and every task say so. Otherwise the connector's state,
+    or — the connector RUNNING — the first task's that is not (a connector can be RUNNING with
+    no tasks yet; and after a rebalance the status topic can still say tasks RUNNING that no
+    worker runs, under a connector UNASSIGNED)."""
+    if status.running:
+        return "RUNNING"
+    if status.state != "RUNNING":
+        return status.state
+    return next((t["state"] for t in status.tasks if t["state"] != "RUNNING"), "NO_TASKS")
 
 
 def run_sink_watch(settings: Settings, stop: threading.Event) -> None:

@@ -168,6 +168,12 @@ def _connect(settings: Settings, artifacts: Artifacts, layout: Layout) -> Server
                 "offset.flush.interval.ms": "1000",
                 # Lets connector configs tune their own consumer (consumer.override.*).
                 "connector.client.config.override.policy": "All",
+                # A worker that drops out of the group (the broker or the worker stalled past the
+                # session timeout) rejoins as a new member; by default its sink tasks are then held
+                # unassigned for up to 5 minutes in case the "departed" worker comes back, and
+                # nothing is stored meanwhile. The sink's writes are idempotent and moving a task
+                # costs a rebalance: reassign lost tasks at once (KAFKA-15693, Kafka 3.7+).
+                "scheduled.rebalance.max.delay.ms": "0",
             },
         )
 

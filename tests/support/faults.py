@@ -23,10 +23,11 @@ import psutil
 
 from authtrail.contract import load_contract
 from authtrail.emitter import EventEmitter
-from authtrail.kafka.offsets import consumer_lag
+from authtrail.kafka.clients import observer
+from authtrail.kafka.offsets import committed_lag, consumer_lag
 from authtrail.sample_events import EventFactory
 from authtrail.token_bucket import TokenBucket
-from authtrail.waiting import wait_for
+from authtrail.waiting import TimedOutError, wait_for
 from connect.dead_letter import REASON, SOURCE_TOPIC
 from connect.transformer.storable import parse_json_object
 from scripts.stack.isolated_pipeline import IsolatedPipeline
@@ -100,6 +101,38 @@ def caught_up(pipe: IsolatedPipeline) -> bool:
     return pipe.caught_up() and consumer_lag(s, f"{s.connector_name}-reconciler", s.sink_dlq_topic) == 0
 
 
+def stall_report(pipe: IsolatedPipeline, tail: int = 25) -> str:
+    """Where a pipeline that did not catch up stands: each hop's lag per partition, the
+    connector's status, and the last lines each of its services printed."""
+    s = pipe.settings
+    hops = [
+        (s.transformer_group, s.raw_topic),
+        (f"connect-{s.connector_name}", s.sink_topic),
+        (f"{s.connector_name}-reconciler", s.sink_dlq_topic),
+    ]
+    lines = []
+    for group, topic in hops:
+        try:
+            with observer(s, group) as consumer:
+                lines.append(f"lag {group} on {topic}: {committed_lag(consumer, topic)}")
+        except Exception as exc:  # a report of a failure must not fail itself
+            lines.append(f"lag {group} on {topic}: unreadable ({exc})")
+    status = pipe.connector.status()
+    lines.append(f"connector: {status.summary() if status else 'absent'}")
+    connect_log = s.stack_dir / "logs" / "connect.log"
+    logs = [
+        (out.name, out.read_text(errors="replace").splitlines()) for out in sorted(pipe.workdir.glob("*.out"))
+    ]
+    if connect_log.exists():
+        mine = [
+            line for line in connect_log.read_text(errors="replace").splitlines() if s.connector_name in line
+        ]
+        logs.append((f"{connect_log} (lines naming {s.connector_name})", mine))
+    for name, text in logs:
+        lines += [f"--- {name}, last {min(tail, len(text))} lines", *text[-tail:]]
+    return "\n".join(lines)
+
+
 def dead_letter_ids(pipe: IsolatedPipeline) -> list[tuple[str, dict[str, str]]]:
     """(event id, headers) of every record in the human-facing DLQ — one entry per record, so an
     event dead-lettered twice appears twice. Raw-topic letters carry the producer's Avro bytes;
@@ -133,7 +166,10 @@ def account(
     produced_ids = Counter(e["id"] for e in events)
     assert max(produced_ids.values(), default=1) == 1, "the test produced an id twice"
     expected_stored = set(produced_ids) - set(dead)
-    wait_for(lambda: caught_up(pipe), timeout_s, "the pipeline to catch up")
+    try:
+        wait_for(lambda: caught_up(pipe), timeout_s, "the pipeline to catch up")
+    except TimedOutError as exc:
+        raise AssertionError(f"{exc}\n{stall_report(pipe)}") from exc
     recovery = time.monotonic() - recovered_from
     stored = {d["_id"]: d for d in pipe.collection.find({})}
     assert set(stored) == expected_stored, (
