@@ -1,4 +1,4 @@
-"""Rejoining a consumer group that librdkafka lost and does not rejoin by itself.
+"""Replacing a consumer that librdkafka left stranded after a broker restart — two ways.
 
 After a broker restart that outlasts the session timeout, librdkafka's consumer normally
 rejoins its group on its own. Sometimes it does not: its JoinGroup to the coordinator times
@@ -15,16 +15,29 @@ subscribes. Nothing is lost or duplicated in effect: offsets are stored only aft
 work was acknowledged, so a fresh member resumes from the group's last commit and at most a
 commit interval of records is redone (the store and the sealer are idempotent). A member the
 group lists but gives nothing to (more members than partitions) is left alone.
+
+The second way: the consumer rejoins and is given its partitions, but asking the coordinator
+for their committed offsets fails as a whole (``NOT_COORDINATOR`` for "0 partition(s)", the
+coordinator just moved) and librdkafka never asks again: the partitions stay assigned, their
+fetchers never start, the stream stalls with every process alive (librdkafka issue #5586,
+open; seen in this project's broker-kill fault test with 2.16.0 — the sink watch's reconciler
+held 2,000 dead letters unread). librdkafka's statistics say, per partition, whether its
+fetcher runs (``fetch_state``: ``active``, or ``none``/``stopped``/``offset-query``…); an
+assigned partition whose fetcher has not been active for ``after_s`` gets the consumer
+replaced the same way. (Paused and idle partitions are ``active``; a consumer without
+statistics is never judged.)
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Counter
 
 from authtrail.kafka.clients import batch_consumer_config, group_member_ids
@@ -35,8 +48,12 @@ log = get_logger(__name__)
 # Closing a stranded consumer may wait on the coordinator it lost; it is never waited on longer.
 CLOSE_TIMEOUT_S = 10.0
 DESCRIBE_TIMEOUT_S = 5.0
+STATISTICS_INTERVAL_MS = 5000
 
-REJOINS_HELP = "Consumers replaced because their group no longer listed them after a time without partitions."
+REJOINS_HELP = (
+    "Consumers replaced because their group no longer listed them after a time without partitions,"
+    " or because their assigned partitions had not started fetching for as long."
+)
 
 # (group, member id) → True/False, or None when the coordinator cannot be asked right now.
 MembershipCheck = Callable[[str, str], bool | None]
@@ -55,6 +72,38 @@ def coordinator_membership(settings: Settings) -> MembershipCheck:
     return is_member
 
 
+class FetchStates:
+    """Per assigned partition, whether its fetcher runs, from librdkafka's statistics: pass
+    :meth:`config` into the consumer's configuration."""
+
+    def __init__(self) -> None:
+        self.states: dict[tuple[str, int], str] = {}
+
+    def config(self) -> dict[str, Any]:
+        return {"statistics.interval.ms": STATISTICS_INTERVAL_MS, "stats_cb": self.update}
+
+    def update(self, statistics: str) -> None:
+        topics = json.loads(statistics).get("topics", {})
+        self.states = {
+            (topic, int(partition)): fields.get("fetch_state", "active")  # absent: not judged
+            for topic, about in topics.items()
+            for partition, fields in about.get("partitions", {}).items()
+            if partition != "-1"  # librdkafka's internal unassigned partition
+        }
+
+    def not_fetching(self, assigned: list[TopicPartition]) -> list[str]:
+        """Assigned partitions whose fetcher the last statistics said was not active (ones it
+        did not mention are not judged)."""
+        return [
+            f"{tp.topic}[{tp.partition}]={state}"
+            for tp in assigned
+            if (state := self.states.get((tp.topic, tp.partition), "active")) != "active"
+        ]
+
+    def clear(self) -> None:
+        self.states = {}
+
+
 @dataclass
 class GroupRejoin:
     """Replaces a consumer its group has forgotten; call :meth:`check` once per loop.
@@ -68,7 +117,10 @@ class GroupRejoin:
     after_s: float
     rejoins: Counter
     clock: Callable[[], float] = time.monotonic
+    # What the consumers ``new_consumer`` makes report (their configs include its ``config()``).
+    fetch_states: FetchStates = field(default_factory=FetchStates)
     _unassigned_since: float | None = field(default=None, init=False)
+    _not_fetching_since: float | None = field(default=None, init=False)
 
     @classmethod
     def for_service(
@@ -79,6 +131,7 @@ class GroupRejoin:
         new_consumer: Callable[[], Consumer],
         subscribe: Callable[[Consumer], None],
         rejoins: Counter,
+        fetch_states: FetchStates,
     ) -> GroupRejoin:
         return cls(
             client,
@@ -88,14 +141,18 @@ class GroupRejoin:
             coordinator_membership(settings),
             settings.kafka_consumer_rejoin_after_s,
             rejoins,
+            fetch_states=fetch_states,
         )
 
     def check(self, consumer: Consumer) -> Consumer:
-        """``consumer``, or a freshly subscribed one if its group forgot it."""
+        """``consumer``, or a freshly subscribed one if its group forgot it or its assigned
+        partitions never started fetching."""
         now = self.clock()
-        if consumer.assignment():
+        assigned = consumer.assignment()
+        if assigned:
             self._unassigned_since = None
-            return consumer
+            return self._unless_not_fetching(consumer, assigned, now)
+        self._not_fetching_since = None
         if self._unassigned_since is None:
             self._unassigned_since = now
         if now - self._unassigned_since < self.after_s:
@@ -112,8 +169,33 @@ class GroupRejoin:
             member_id=member_id or None,
             unassigned_s=round(self.after_s, 1),
         )
+        return self._replace(consumer)
+
+    def _unless_not_fetching(
+        self, consumer: Consumer, assigned: list[TopicPartition], now: float
+    ) -> Consumer:
+        not_fetching = self.fetch_states.not_fetching(assigned)
+        if not not_fetching:
+            self._not_fetching_since = None
+            return consumer
+        if self._not_fetching_since is None:
+            self._not_fetching_since = now
+        if now - self._not_fetching_since < self.after_s:
+            return consumer
+        log.warning(
+            "assigned partitions never started fetching; rejoining with a new consumer",
+            client=self.client,
+            group=self.group,
+            partitions=not_fetching,
+            for_s=round(now - self._not_fetching_since, 1),
+        )
+        return self._replace(consumer)
+
+    def _replace(self, consumer: Consumer) -> Consumer:
         self.rejoins.inc()
+        self._not_fetching_since = None
         _close_in_background(consumer)
+        self.fetch_states.clear()
         fresh = self.new_consumer()
         self.subscribe(fresh)
         return fresh
@@ -130,10 +212,14 @@ def rejoining_batch_consumer(
     """A long-running service's first consumer, and the watch that replaces it if its group
     forgets it (``subscribe`` subscribes a consumer the way the service does)."""
 
-    def new_consumer() -> Consumer:
-        return Consumer(batch_consumer_config(settings, group, f"authtrail-{service}", batch_size))
+    fetch_states = FetchStates()
 
-    return new_consumer(), GroupRejoin.for_service(settings, service, group, new_consumer, subscribe, rejoins)
+    def new_consumer() -> Consumer:
+        config = batch_consumer_config(settings, group, f"authtrail-{service}", batch_size)
+        return Consumer({**config, **fetch_states.config()})
+
+    rejoin = GroupRejoin.for_service(settings, service, group, new_consumer, subscribe, rejoins, fetch_states)
+    return new_consumer(), rejoin
 
 
 def _close_in_background(consumer: Consumer) -> None:

@@ -22,7 +22,7 @@ from authtrail.kafka.clients import consumer_config, producer_config
 from authtrail.kafka.delivery import CheckedProducer, DeliveryError
 from authtrail.kafka.offsets import BatchSpan, commit_stored
 from authtrail.kafka.records import RawMessage, header_map, raw_message
-from authtrail.kafka.rejoin import GroupRejoin
+from authtrail.kafka.rejoin import FetchStates, GroupRejoin
 from authtrail.logs import get_logger
 from authtrail.settings import Settings
 from connect.dead_letter import Failure, dead_letter
@@ -42,18 +42,26 @@ class SinkDlqReconciler:
         self.settings = settings
         self.writer = writer
         self.group = f"{settings.connector_name}-reconciler"
+        self._fetch_states = FetchStates()
         self.consumer = self._new_consumer()
         self.producer = CheckedProducer(producer_config(settings, "authtrail-sink-watch"))
         self.verdicts: Counter[str] = Counter()
         self._rejoin = GroupRejoin.for_service(
-            settings, "sink-watch", self.group, self._new_consumer, self._subscribe, metrics.GROUP_REJOINS
+            settings,
+            "sink-watch",
+            self.group,
+            self._new_consumer,
+            self._subscribe,
+            metrics.GROUP_REJOINS,
+            self._fetch_states,
         )
 
     def start(self) -> None:
         self._subscribe(self.consumer)
 
     def _new_consumer(self) -> Consumer:
-        return Consumer(consumer_config(self.settings, self.group, "authtrail-sink-watch"))
+        config = consumer_config(self.settings, self.group, "authtrail-sink-watch")
+        return Consumer({**config, **self._fetch_states.config()})
 
     def _subscribe(self, consumer: Consumer) -> None:
         consumer.subscribe([self.settings.sink_dlq_topic])

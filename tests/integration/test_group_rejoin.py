@@ -9,13 +9,14 @@ nowhere — and is what these tests create.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter
 
 from authtrail.kafka.clients import NewTopic, admin_client, consumer_config, producer_config
-from authtrail.kafka.rejoin import GroupRejoin, coordinator_membership
+from authtrail.kafka.rejoin import FetchStates, GroupRejoin, coordinator_membership
 from authtrail.settings import Settings
 from authtrail.waiting import wait_for
 from scripts.stack.control import LocalStack
@@ -128,3 +129,66 @@ def test_a_member_given_no_partitions_is_listed_by_the_coordinator_and_kept(
     assert rejoin.check(idle) is idle
     assert replacements == []
     assert rejoins._value.get() == 0
+
+
+def test_a_healthy_members_partitions_report_fetching_busy_idle_or_paused_so_it_is_kept(
+    settings: Settings, topic: str, unique: str, rejoins: Counter
+) -> None:
+    # The other stranded state (librdkafka #5586: assigned, fetchers never started) cannot be
+    # produced on demand; what can be checked against the real client is the other side — a
+    # healthy member's statistics say "active" for every assigned partition, one with records,
+    # one without, one paused, so the watch never replaces it.
+    fetch_states = FetchStates()
+    made: list[Consumer] = []
+
+    def new() -> Consumer:
+        made.append(
+            Consumer(
+                {**consumer_config(settings, f"rejoin-{unique}", "rejoin-test"), **fetch_states.config()}
+            )
+        )
+        return made[-1]
+
+    now = [0.0]
+    rejoin = GroupRejoin(
+        "rejoin-test",
+        f"rejoin-{unique}",
+        new,
+        lambda c: c.subscribe([topic]),
+        coordinator_membership(settings),
+        2.0,
+        rejoins,
+        lambda: now[0],
+        fetch_states,
+    )
+    consumer = new()
+    consumer.subscribe([topic])
+    produce(settings, topic, range(10))  # keyed: both partitions may get records, or one only
+    try:
+
+        def reported() -> bool:
+            consumer.consume(num_messages=100, timeout=0.2)
+            assigned = consumer.assignment()
+            return len(assigned) == 2 and all(
+                (tp.topic, tp.partition) in fetch_states.states for tp in assigned
+            )
+
+        wait_for(reported, 60, "statistics about both assigned partitions")
+        assert fetch_states.not_fetching(consumer.assignment()) == [], fetch_states.states
+        consumer.pause([TopicPartition(topic, 0)])
+        for _ in range(3):  # past the watch's interval, each time with a fresh report
+            wait_for(partial(fresh_report, consumer, fetch_states, fetch_states.states), 30, "a report")
+            now[0] += 1.5
+            assert rejoin.check(consumer) is consumer
+        assert set(fetch_states.states.values()) == {"active"}, fetch_states.states
+        assert len(made) == 1
+        assert rejoins._value.get() == 0
+    finally:
+        for member in made:
+            member.close()
+
+
+def fresh_report(consumer: Consumer, fetch_states: FetchStates, last: dict[tuple[str, int], str]) -> bool:
+    """Polls ``consumer`` (which serves its statistics); True once a report replaced ``last``."""
+    consumer.consume(num_messages=10, timeout=0.2)
+    return fetch_states.states is not last

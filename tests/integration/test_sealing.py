@@ -37,6 +37,7 @@ from authtrail.settings import Settings
 from authtrail.waiting import wait_for
 from scripts.stack.control import LocalStack
 from scripts.stack.isolated_pipeline import IsolatedPipeline, isolated_pipeline
+from scripts.stack.processes import ProcessTable
 from tests.support.faults import Stream, suspend
 
 pytestmark = [pytest.mark.stack]
@@ -201,17 +202,18 @@ def test_events_through_the_pipeline_are_sealed_and_a_document_written_to_the_st
     assert "checkpoints signed" in (Path(pipe.workdir) / "log" / "seal.log").read_text()
 
 
-def freeze(pipe: IsolatedPipeline, name: str) -> None:
-    """SIGSTOP past the consumer's session timeout (10 s): the group drops the sealer mid-batch,
-    and it wakes up to a generation that is gone."""
-    process = suspend(pipe.processes, name)
+def freeze(processes: ProcessTable, name: str) -> None:
+    """SIGSTOP past the consumer's session timeout (10 s). The sealer: the group drops it
+    mid-batch, and it wakes up to a generation that is gone. The broker: every request hangs,
+    then every session looks expired at once."""
+    process = suspend(processes, name)
     time.sleep(15)  # the fault itself, not a wait for a condition
     process.resume()
 
 
 @pytest.mark.fault
 @pytest.mark.control
-@pytest.mark.parametrize("fault", ["sealer killed", "postgres killed", "sealer frozen"])
+@pytest.mark.parametrize("fault", ["sealer killed", "postgres killed", "sealer frozen", "broker frozen"])
 def test_a_fault_mid_stream_loses_nothing_and_seals_nothing_twice(
     fault: str, pipe: IsolatedPipeline, stack: LocalStack
 ) -> None:
@@ -220,7 +222,9 @@ def test_a_fault_mid_stream_loses_nothing_and_seals_nothing_twice(
     # acknowledged stays.
     def inject() -> None:
         if fault == "sealer frozen":
-            freeze(pipe, "sealer")
+            freeze(pipe.processes, "sealer")
+        elif fault == "broker frozen":
+            freeze(stack.processes, "kafka")
         elif fault == "sealer killed":
             pipe.kill("sealer")
             pipe.start("sealer")
@@ -230,7 +234,7 @@ def test_a_fault_mid_stream_loses_nothing_and_seals_nothing_twice(
 
     stream = Stream(pipe, 12_000, 2_000, seed=152, users=USERS).start()
     leaves = pipe.mongo[pipe.settings.mongo_database][LEAVES]
-    for sealed in (1_500, 4_000, 7_000)[: 1 if fault == "sealer frozen" else 3]:
+    for sealed in (1_500, 4_000, 7_000)[: 1 if fault.endswith("frozen") else 3]:
         wait_for(partial(at_least, leaves, sealed), 120, f"{sealed} sealed", interval_s=0.2)
         inject()
     stream.join()
