@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -53,6 +54,22 @@ def consumers(settings: Settings, unique: str) -> Iterator[Callable[[], Consumer
         consumer.close()
 
 
+def subscribing_watch(
+    settings: Settings, topic: str, group: str, new: Callable[[], Consumer], rejoins: Counter, **options: Any
+) -> GroupRejoin:
+    """The watch as a service runs it (the real coordinator asked), every 2 s, over ``topic``."""
+    return GroupRejoin(
+        "rejoin-test",
+        group,
+        new,
+        lambda c: c.subscribe([topic]),
+        coordinator_membership(settings),
+        after_s=2.0,
+        rejoins=rejoins,
+        **options,
+    )
+
+
 @pytest.fixture
 def rejoins() -> Counter:
     return Counter("rejoins", "this test's rejoins", registry=CollectorRegistry())
@@ -61,15 +78,7 @@ def rejoins() -> Counter:
 def test_a_consumer_its_group_forgot_is_replaced_and_every_record_is_still_read(
     settings: Settings, topic: str, consumers: Callable[[], Consumer], unique: str, rejoins: Counter
 ) -> None:
-    rejoin = GroupRejoin(
-        "rejoin-test",
-        f"rejoin-{unique}",
-        consumers,
-        lambda c: c.subscribe([topic]),
-        coordinator_membership(settings),
-        after_s=2.0,
-        rejoins=rejoins,
-    )
+    rejoin = subscribing_watch(settings, topic, f"rejoin-{unique}", consumers, rejoins)
     consumer = consumers()
     consumer.subscribe([topic])
     produce(settings, topic, range(RECORDS // 2))
@@ -150,16 +159,8 @@ def test_a_healthy_members_partitions_report_fetching_busy_idle_or_paused_so_it_
         return made[-1]
 
     now = [0.0]
-    rejoin = GroupRejoin(
-        "rejoin-test",
-        f"rejoin-{unique}",
-        new,
-        lambda c: c.subscribe([topic]),
-        coordinator_membership(settings),
-        2.0,
-        rejoins,
-        lambda: now[0],
-        fetch_states,
+    rejoin = subscribing_watch(
+        settings, topic, f"rejoin-{unique}", new, rejoins, clock=lambda: now[0], fetch_states=fetch_states
     )
     consumer = new()
     consumer.subscribe([topic])

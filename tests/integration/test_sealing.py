@@ -213,24 +213,27 @@ def freeze(processes: ProcessTable, name: str) -> None:
 
 @pytest.mark.fault
 @pytest.mark.control
-@pytest.mark.parametrize("fault", ["sealer killed", "postgres killed", "sealer frozen", "broker frozen"])
+@pytest.mark.parametrize(
+    "fault", ["sealer killed", "postgres killed", "broker killed", "sealer frozen", "broker frozen"]
+)
 def test_a_fault_mid_stream_loses_nothing_and_seals_nothing_twice(
     fault: str, pipe: IsolatedPipeline, stack: LocalStack
 ) -> None:
     # The sealer killed: no clean shutdown, no final commit. PostgreSQL killed: the store's
     # database dies under the sealer mid-batch, mid-save or mid-checkpoint; what it
-    # acknowledged stays.
+    # acknowledged stays. The broker killed or frozen: the sealer's group coordinator is gone
+    # mid-batch, and comes back having forgotten it.
     def inject() -> None:
-        if fault == "sealer frozen":
-            freeze(pipe.processes, "sealer")
-        elif fault == "broker frozen":
-            freeze(stack.processes, "kafka")
-        elif fault == "sealer killed":
-            pipe.kill("sealer")
-            pipe.start("sealer")
+        what, how = fault.split()
+        name = {"broker": "kafka"}.get(what, what)
+        if how == "frozen":
+            freeze(pipe.processes if what == "sealer" else stack.processes, name)
+        elif what == "sealer":
+            pipe.kill(name)
+            pipe.start(name)
         else:
-            stack.kill("postgres")
-            stack.start("postgres")
+            stack.kill(name)
+            stack.start(name)
 
     stream = Stream(pipe, 12_000, 2_000, seed=152, users=USERS).start()
     leaves = pipe.mongo[pipe.settings.mongo_database][LEAVES]
