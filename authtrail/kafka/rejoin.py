@@ -106,7 +106,8 @@ class FetchStates:
 
 @dataclass
 class GroupRejoin:
-    """Replaces a consumer its group has forgotten; call :meth:`check` once per loop.
+    """Replaces a consumer its group has forgotten, or whose assigned partitions never start
+    fetching; call :meth:`check` once per loop.
     ``rejoins`` is the service's own counter (``authtrail_<service>_group_rejoins_total``)."""
 
     client: str

@@ -93,39 +93,48 @@ class Accounting:
     per_company: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
-def caught_up(pipe: IsolatedPipeline) -> bool:
-    """Every hop has committed everything it was given — the transformer, the sink, and the
-    reconciler the sink's dead letters. Waiting on the broker, not on a count, so a loss fails
-    at once as "missing N"."""
+def hops(pipe: IsolatedPipeline) -> list[tuple[str, str]]:
+    """(consumer group, topic) of each hop: the transformer, the sink, and the reconciler of
+    the sink's dead letters."""
     s = pipe.settings
-    return pipe.caught_up() and consumer_lag(s, f"{s.connector_name}-reconciler", s.sink_dlq_topic) == 0
+    return [
+        (s.transformer_group, s.raw_topic),
+        (f"connect-{s.connector_name}", s.sink_topic),
+        (f"{s.connector_name}-reconciler", s.sink_dlq_topic),
+    ]
+
+
+def caught_up(pipe: IsolatedPipeline) -> bool:
+    """Every hop has committed everything it was given. Waiting on the broker, not on a count,
+    so a loss fails at once as "missing N"."""
+    return all(consumer_lag(pipe.settings, group, topic) == 0 for group, topic in hops(pipe))
 
 
 def stall_report(pipe: IsolatedPipeline, tail: int = 25) -> str:
     """Where a pipeline that did not catch up stands: each hop's lag per partition, the
     connector's status, and the last lines each of its services printed."""
     s = pipe.settings
-    hops = [
-        (s.transformer_group, s.raw_topic),
-        (f"connect-{s.connector_name}", s.sink_topic),
-        (f"{s.connector_name}-reconciler", s.sink_dlq_topic),
-    ]
     lines = []
-    for group, topic in hops:
+    for group, topic in hops(pipe):
         try:
             with observer(s, group) as consumer:
                 lines.append(f"lag {group} on {topic}: {committed_lag(consumer, topic)}")
         except Exception as exc:  # a report of a failure must not fail itself
             lines.append(f"lag {group} on {topic}: unreadable ({exc})")
-    status = pipe.connector.status()
-    lines.append(f"connector: {status.summary() if status else 'absent'}")
+    try:
+        status = pipe.connector.status()
+        lines.append(f"connector: {status.summary() if status else 'absent'}")
+    except Exception as exc:
+        lines.append(f"connector: unreadable ({exc})")
     connect_log = s.stack_dir / "logs" / "connect.log"
     logs = [
         (out.name, out.read_text(errors="replace").splitlines()) for out in sorted(pipe.workdir.glob("*.out"))
     ]
     if connect_log.exists():
         mine = [
-            line for line in connect_log.read_text(errors="replace").splitlines() if s.connector_name in line
+            line
+            for line in connect_log.read_text(errors="replace").splitlines()
+            if s.connector_name in line and "RestServer" not in line  # not our own status polls
         ]
         logs.append((f"{connect_log} (lines naming {s.connector_name})", mine))
     for name, text in logs:
