@@ -7,19 +7,26 @@ recovers, and checks with a full count. Run alone with ``authtrail specs -m faul
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any
 
 import bson
 import pytest
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from authtrail.contract import load_contract, register
 from authtrail.kafka.offsets import consumer_lag
 from authtrail.settings import Settings
-from authtrail.waiting import wait_for
+from authtrail.waiting import wait_for, wait_until
 from scripts.stack.control import LocalStack
 from scripts.stack.isolated_pipeline import IsolatedPipeline
 from tests.support.faults import Stream, account, report, suspend
@@ -84,6 +91,64 @@ def test_postgres_killed(pipe: IsolatedPipeline, stack: LocalStack, settings: Se
     restarted = time.monotonic()
     stream.join()
     report("kill -9 PostgreSQL under the store", account(pipe, stream.events, restarted), settings.stack_dir)
+
+
+def test_postgres_killed_while_the_store_creates_collections_and_indexes(
+    stack: LocalStack, settings: Settings, unique: str
+) -> None:
+    # A collection is created on its first insert (the sealer's, the sink's), an index on
+    # request, each as several PostgreSQL statements and a metadata row. kill -9 between two of
+    # them: released FerretDB left a table without its row, and every later insert into that
+    # collection failed with "relation already exists" — the sealer stalled on it in CI. Three
+    # clients create collections one after another, each retrying one until it is made (as the
+    # sealer does), through five kills; then every collection must refuse a duplicate _id (one
+    # made without its unique _id index would not).
+    with MongoClient(settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=5_000) as client:
+        database = client[f"ddl_{unique}"]
+        made: list[str] = []
+        stop = threading.Event()
+
+        def create_collections(prefix: str) -> None:
+            for n in itertools.count():
+                if stop.is_set():
+                    return
+                name, errors = f"{prefix}{n}", list[str]()
+                if not wait_until(partial(made_with_an_index, database[name], errors), 60, interval_s=0.1):
+                    raise AssertionError(f"collection {name} not made in 60 s: {errors[-1]}")
+                made.append(name)
+
+        with ThreadPoolExecutor(3) as creators:
+            running = [creators.submit(create_collections, prefix) for prefix in "abc"]
+            try:
+                for _ in range(5):  # each kill lands wherever the creators are
+                    wait_for(partial(more_made, made, len(made) + 20), 60, "20 more collections")
+                    stack.kill("postgres")
+                    stack.start("postgres")
+                wait_for(partial(more_made, made, len(made) + 20), 60, "20 more collections")
+            finally:
+                stop.set()
+            for creator in running:
+                creator.result()
+        for name in made:
+            database[name].insert_one({"_id": 1})
+            with pytest.raises(DuplicateKeyError):
+                database[name].insert_one({"_id": 1})
+        assert set(database.list_collection_names()) >= set(made)
+        client.drop_database(database.name)
+
+
+def made_with_an_index(collection: Collection[dict[str, Any]], errors: list[str]) -> bool:
+    try:
+        collection.update_one({"_id": 0}, {"$set": {"k": 1}}, upsert=True)
+        collection.create_index([("k", 1), ("_id", -1)])
+    except PyMongoError as exc:
+        errors.append(str(exc))
+        return False
+    return True
+
+
+def more_made(made: list[str], count: int) -> bool:
+    return len(made) >= count
 
 
 OUTAGES = {
