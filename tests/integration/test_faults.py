@@ -1,8 +1,9 @@
 """Crash every component mid-stream: every produced event is stored exactly once, nothing else
 is stored, nothing is dead-lettered for being merely delayed.
 
-Each test streams 20,000 events with known ids at 3,000/s, injects its fault in the middle,
-recovers, and checks with a full count. Run alone with ``authtrail specs -m fault``.
+Each pipeline test streams 20,000 events with known ids at 3,000/s, injects its fault in the
+middle, recovers, and checks with a full count; one kills the store's servers while it creates
+collections and indexes. Run alone with ``authtrail specs -m fault``.
 """
 
 from __future__ import annotations
