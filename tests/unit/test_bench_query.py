@@ -1,17 +1,18 @@
 """``bench query``'s requests alone (scripts/bench/query.py): every side sends each request in
 every round, the side that goes first rotating (so the sides are measured at the same moments);
 each kind's first request is reported on its own, the timed ones follow; failures are counted
-either way."""
+either way. Which counts it waits for the store to keep histograms of."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from scripts.bench.query import Call, alone
+from scripts.bench.query import Call, alone, histogram_shaped
 
 MIX = {"page": {"page": 1}, "count": {"per_page": 1000}}
 
@@ -48,3 +49,25 @@ def test_no_repeats_sends_nothing() -> None:
 
     samples = asyncio.run(alone({"api": call}, MIX, repeats=0))
     assert (samples["api"].latencies, samples["api"].first) == ({}, {})
+
+
+DAY = {"$gte": datetime(2026, 11, 28, tzinfo=UTC), "$lte": datetime(2026, 11, 29, tzinfo=UTC)}
+
+
+@pytest.mark.parametrize(
+    ("conditions", "shaped"),
+    [
+        ({"timestamp": DAY}, True),
+        ({"timestamp": DAY, "event_type": "login"}, True),
+        ({"event_type": "login", "timestamp": {"$gt": DAY["$gte"]}}, True),
+        ({"timestamp": DAY, "event_type": "login", "company_id": 3}, False),
+        ({"event_type": "login"}, False),
+        ({"timestamp": {"$gte": 5}}, False),
+        ({"timestamp": {**DAY, "$ne": DAY["$gte"]}}, False),
+        ({"timestamp": DAY, "ingested_at": DAY}, False),
+    ],
+)
+def test_the_counts_waited_for_are_those_the_store_keeps_histograms_of(
+    conditions: dict[str, object], shaped: bool
+) -> None:
+    assert histogram_shaped(conditions) is shaped
