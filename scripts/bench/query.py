@@ -205,8 +205,8 @@ async def alone(
     once, the side that goes first rotating each round: the sides' figures come from the same
     moments of a noisy machine, so their ratio is the sides' and not the minute's. Each side's
     first request of a kind is reported on its own: it pays what a collection's first request
-    of a kind pays once (the store setting up its maintained count on the first unfiltered
-    count, caches filling), not what a request costs."""
+    of a kind pays once (caches filling; on a collection older than the store's patch, setting
+    up its maintained count on the first unfiltered count), not what a request costs."""
     sides = list(calls)
     samples = {side: Samples() for side in sides}
     attempts = repeats + 1 if repeats else 0
