@@ -2,14 +2,17 @@
 is stored, nothing is dead-lettered for being merely delayed.
 
 Each pipeline test streams 20,000 events with known ids at 3,000/s, injects its fault in the
-middle, recovers, and checks with a full count; one kills the store's servers while it creates
-collections and indexes. Run alone with ``authtrail specs -m fault``.
+middle, recovers, and checks with a full count; two kill the store's servers while it creates
+collections and indexes, and while it sets up a count's hourly histogram. Run alone with
+``authtrail specs -m fault``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
+import random
 import threading
 import time
 from collections import defaultdict
@@ -19,7 +22,9 @@ from functools import partial
 from typing import Any
 
 import bson
+import psycopg
 import pytest
+from psycopg import sql
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -30,6 +35,7 @@ from authtrail.settings import Settings
 from authtrail.waiting import wait_for, wait_until
 from scripts.stack.control import LocalStack
 from scripts.stack.isolated_pipeline import IsolatedPipeline
+from scripts.stack.servers import LOOPBACK, POSTGRES_USER, STORE_DATABASE
 from tests.support.faults import Stream, account, report, suspend
 
 pytestmark = [pytest.mark.stack, pytest.mark.fault, pytest.mark.control]
@@ -105,7 +111,8 @@ def test_a_server_killed_while_the_store_creates_collections_and_indexes(
     # restarted FerretDB reads the same rows) — the sealer stalled on it in CI. Three clients
     # create collections one after another, each retrying one until it is made (as the sealer
     # does), through five kills; then every collection must refuse a duplicate _id (one made
-    # without its unique _id index would not).
+    # without its unique _id index would not) and count what it holds (its maintained count is
+    # made in the transaction that creates it).
     with MongoClient(settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=5_000) as client:
         database = client[f"ddl_{unique}"]
         made: list[str] = []
@@ -136,8 +143,196 @@ def test_a_server_killed_while_the_store_creates_collections_and_indexes(
             database[name].insert_one({"_id": 1})
             with pytest.raises(DuplicateKeyError):
                 database[name].insert_one({"_id": 1})
+            assert database[name].count_documents({}) == 2  # its count, made with it, counted both
         assert set(database.list_collection_names()) >= set(made)
         client.drop_database(database.name)
+
+
+HOUR = dt.timedelta(hours=1)
+T0 = dt.datetime(2026, 3, 2, 0, 0)
+# each matches more than the stack store's 20,000 documents: its first count sets a histogram up
+TWO_DAYS = {"$gte": T0, "$lt": T0 + 48 * HOUR}
+HISTOGRAM_SHAPES: dict[str, dict[str, Any]] = {
+    "a time range": {"timestamp": TWO_DAYS},
+    "a time range and an event type": {"timestamp": TWO_DAYS, "event_type": "login"},
+    "a time range and a company": {"timestamp": TWO_DAYS, "company_id": "c1"},
+}
+
+
+@pytest.mark.parametrize("server", ["postgres", "store"])
+def test_a_server_killed_while_the_store_sets_up_a_histogram(
+    server: str, stack: LocalStack, settings: Settings, unique: str
+) -> None:
+    # A date-range count that matched 20,000 documents or more sets up an hourly histogram,
+    # detached from the request, in two transactions: triggers (counting from then on) and a
+    # set-up row, not ready; then a snapshot's hourly counts less what the triggers counted
+    # meanwhile, added, and the row made ready. kill -9 of PostgreSQL or FerretDB between the
+    # two — seen in PostgreSQL, the store's own tables — while a writer inserts, moves and
+    # deletes events throughout; then every count, read from a histogram once each is set up
+    # again, must equal a count of the documents read back.
+    with MongoClient(settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=5_000) as client:
+        collection = client[f"histogram_{unique}"]["e"]
+        rng = random.Random(11)
+        for first in range(0, 50_000, 5_000):
+            collection.insert_many([_hourly_event(f"b{n}", rng) for n in range(first, first + 5_000)])
+        store = _StoreTables(settings, collection)
+        writer = _Writer(collection).start()
+        for begun, (name, shape) in enumerate(HISTOGRAM_SHAPES.items(), start=1):
+            counted = wait_for(partial(_count, collection, shape), 60, name)  # starts the set-up
+            assert counted is not None
+            assert counted >= 20_000
+            set_up_begun = partial(_at_least, store.histogram_set_ups, begun)
+            wait_for(set_up_begun, 30, f"{name}: the set-up's first transaction", interval_s=0.001)
+            stack.kill(server)
+            stack.start(server)
+        interrupted = store.histogram_set_ups(ready=False)
+        print(f"{interrupted} of {len(HISTOGRAM_SHAPES)} set-ups killed between their transactions")
+        assert interrupted >= 1  # else the kills missed the window this test is about
+        for name, shape in HISTOGRAM_SHAPES.items():
+            wait_for(partial(_counted_from_histogram, collection, shape), 120, f"a histogram for {name}")
+        ready = writer.done
+        wait_for(lambda: writer.done >= ready + 300, 120, "300 writes counted by the histograms")
+        writer.stop()
+        documents = list(collection.find({}, {"timestamp": 1, "event_type": 1, "company_id": 1}))
+        minute = dt.timedelta(minutes=1)
+        windows = [(T0 - HOUR, T0 + 49 * HOUR), (T0 + 24 * HOUR, T0 + 48 * HOUR)] + [
+            (T0 + hour * HOUR + 20 * minute, T0 + (hour + 9) * HOUR + 5 * minute) for hour in range(0, 48, 7)
+        ]
+        for start, end in windows:
+            for name, shape in HISTOGRAM_SHAPES.items():
+                query = {**shape, "timestamp": {"$gte": start, "$lt": end}}
+                expected = sum(all(_matches(d, k, v) for k, v in query.items()) for d in documents)
+                assert collection.count_documents(query) == expected, f"{name}, {start} to {end}"
+        store.close()
+        client.drop_database(collection.database.name)
+
+
+class _StoreTables:
+    """The patched store's own tables of one collection, read in PostgreSQL on one connection
+    (made again after a restart)."""
+
+    def __init__(self, settings: Settings, collection: Collection[dict[str, Any]]) -> None:
+        self.schema = collection.database.name  # FerretDB's schema for a database of a valid name
+        self.url = f"postgresql://{POSTGRES_USER}@{LOOPBACK}:{settings.postgres_port}/{STORE_DATABASE}"
+        self._connection: psycopg.Connection[Any] | None = None
+        metadata = sql.Identifier(self.schema, "_ferretdb_database_metadata")
+        query = sql.SQL("SELECT _jsonb->>'table' FROM {} WHERE _jsonb->>'_id' = %s").format(metadata)
+        self.table = self._one(query, [collection.name])
+
+    def histogram_set_ups(self, ready: bool | None = None) -> int:
+        """The collection's histogram set-ups begun (0 before the first), or those ready / not."""
+        set_ups = sql.Identifier(self.schema, "_ferretdb_authtrail_hist_setups")
+        query = sql.SQL("SELECT count(*) FROM {} WHERE table_name = %s AND ready = coalesce(%s, ready)")
+        try:
+            return int(self._one(query.format(set_ups), [self.table, ready]))
+        except psycopg.errors.UndefinedTable:  # made by the first set-up
+            return 0
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+    def _one(self, query: sql.Composed, params: list[Any]) -> Any:
+        for attempt in (1, 2):
+            if self._connection is None or self._connection.closed:
+                self._connection = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            try:
+                row = self._connection.execute(query, params).fetchone()
+            except psycopg.OperationalError:  # PostgreSQL restarted since
+                self._connection.close()
+                if attempt == 2:
+                    raise
+            else:
+                assert row is not None
+                return row[0]
+        raise AssertionError("unreachable")
+
+
+def _hourly_event(_id: str, rng: random.Random) -> dict[str, Any]:
+    return {
+        "_id": _id,
+        "timestamp": T0 + dt.timedelta(milliseconds=rng.randrange(48 * 3_600_000)),
+        "event_type": rng.choice(["login", "create"]),
+        "company_id": rng.choice(["c1", "c2"]),
+    }
+
+
+def _matches(document: dict[str, Any], field: str, condition: Any) -> bool:
+    value = document.get(field)
+    if isinstance(condition, dict):
+        return isinstance(value, dt.datetime) and condition["$gte"] <= value < condition["$lt"]
+    return bool(value == condition)
+
+
+def _at_least(count: Callable[[], int], n: int) -> bool:
+    return count() >= n
+
+
+def _count(collection: Collection[dict[str, Any]], query: dict[str, Any]) -> int | None:
+    try:
+        return collection.count_documents(query)
+    except PyMongoError:  # the restarted server not answering yet
+        return None
+
+
+def _counted_from_histogram(collection: Collection[dict[str, Any]], shape: dict[str, Any]) -> bool:
+    """True once a count of the shape reads a histogram; each call counts (which starts a set-up
+    that is not under way)."""
+    pipeline = [{"$match": shape}, {"$group": {"_id": 1, "n": {"$sum": 1}}}]
+    try:
+        collection.count_documents(shape)
+        explained = collection.database.command(
+            "explain", {"aggregate": collection.name, "pipeline": pipeline, "cursor": {}}
+        )
+    except PyMongoError:  # the restarted server not answering yet
+        return False
+    return bool(explained.get("histogramCount"))
+
+
+class _Writer:
+    """Inserts, moves (to another hour) and deletes events one at a time from a thread, each
+    retried until done, as a sink would."""
+
+    def __init__(self, collection: Collection[dict[str, Any]]) -> None:
+        self.collection = collection
+        self.done = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> _Writer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+        assert not self._thread.is_alive()
+
+    def _run(self) -> None:
+        rng = random.Random(12)
+        for n in itertools.count():
+            if self._stop.is_set():
+                return
+            event, other = _hourly_event(f"w{n}", rng), f"b{rng.randrange(50_000)}"
+            moved = {"$set": {"timestamp": event["timestamp"]}}
+            writes: list[Callable[[], object]] = [
+                partial(self.collection.insert_one, event),
+                partial(self.collection.update_one, {"_id": other}, moved),
+                partial(self.collection.delete_one, {"_id": other}),
+            ]
+            write = writes[n % 3]
+            wait_for(partial(_written, write), 120, "a write to be done")
+            self.done += 1
+
+
+def _written(write: Callable[[], object]) -> bool:
+    try:
+        write()
+    except DuplicateKeyError:  # an insert that was stored before its connection died
+        return True
+    except PyMongoError:
+        return False
+    return True
 
 
 def made_with_an_index(collection: Collection[dict[str, Any]], errors: list[str]) -> bool:
