@@ -20,7 +20,7 @@ FERRETDB_VERSION = "v1.24.2"
 # The stack builds FerretDB with this patch (see ferretdb/README.md). Its sha256 is pinned so
 # that an edited patch is never built by accident: after reviewing an edit, update the pin.
 FERRETDB_PATCH = Path(__file__).with_name("ferretdb") / "pushdown.patch"
-FERRETDB_PATCH_SHA256 = "fb9b03394f818e73d87a839c309500d2e3be97a5605f29807009217e085026d4"
+FERRETDB_PATCH_SHA256 = "c4d60d16f8f0863398566d69f988698dd68ab10a8f51b2e8856cb1899e085393"
 REGISTRY_MODULE = "github.com/axonops/axonops-schema-registry"
 # v0.2.1 is the newest tag the Go module proxy serves here (later tags answer 403).
 REGISTRY_VERSION = "v0.2.1"
