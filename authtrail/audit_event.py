@@ -52,5 +52,6 @@ def iso_utc(value: Any) -> str | None:
     """ISO 8601 UTC with milliseconds (``2026-05-01T12:00:00.123Z``), or None if not a date."""
     if not isinstance(value, datetime):
         return None
-    moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if value.tzinfo is None:  # UTC, as the API's page reads decode stored dates: no conversion
+        return value.isoformat(timespec="milliseconds") + "Z"
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

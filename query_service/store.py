@@ -185,24 +185,31 @@ class AuditStore:
         filters = disjuncts(query)
         if len(filters) == 1:
             documents, total = await self._gather(
-                self._find(filters[0], NEWEST_FIRST, query.per_page, skip=query.skip),
+                self._find(filters[0], NEWEST_FIRST, query.per_page, skip=query.skip, rendered=True),
                 self._count(filters[0]),
             )
             return Page(documents=documents, total=total)
         # Several disjoint filters: the page is a window of their merge, so each gives its first
         # skip + per_page events (cost grows with depth: deep walks use cursors).
         window = query.skip + query.per_page
-        answers = await self._gather(*(self._find(f, NEWEST_FIRST, window) for f in filters))
+        answers = await self._gather(*(self._find(f, NEWEST_FIRST, window, rendered=True) for f in filters))
         counts = await self._gather(*(self._count(f) for f in filters))
         documents = list(itertools.islice(NEWEST.merge(answers), query.skip, window))
         return Page(documents=documents, total=sum(counts))
 
     async def _find(
-        self, conditions: dict[str, Any], sort: list[tuple[str, int]] | None, limit: int, skip: int = 0
+        self,
+        conditions: dict[str, Any],
+        sort: list[tuple[str, int]] | None,
+        limit: int,
+        skip: int = 0,
+        rendered: bool = False,
     ) -> list[dict[str, Any]]:
-        cursor = self.collection.find(
-            conditions, sort=sort, skip=skip, limit=limit, max_time_ms=self.max_time_ms
-        )
+        collection = self.collection
+        if rendered:  # only rendered (audit_event reads a naive date as UTC): decoded naive, cheaper
+            naive_dates = collection.codec_options.with_options(tz_aware=False)
+            collection = collection.with_options(codec_options=naive_dates)
+        cursor = collection.find(conditions, sort=sort, skip=skip, limit=limit, max_time_ms=self.max_time_ms)
         return await cursor.to_list()
 
     async def _count(self, conditions: dict[str, Any]) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from bson import ObjectId
 from bson.int64 import Int64
+from hypothesis import given
+from hypothesis import strategies as st
 
-from authtrail.audit_event import audit_event
+from authtrail.audit_event import audit_event, iso_utc
 from authtrail.store import INDEXES
 from query_service.params import AuditQuery
 from query_service.query import NEWEST_FIRST, disjuncts
@@ -99,3 +101,13 @@ def test_documents_become_audit_events_without_mongo_internals() -> None:
         "content_sha256": "ab" * 32,
     }
     assert b'"ref":"65f0c0ffee0000000000beef"' in dumps(event)
+
+
+@given(moment=st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)))
+def test_a_date_decoded_naive_renders_as_the_same_date_decoded_in_utc(moment: datetime) -> None:
+    # Pages are decoded with naive dates (cheaper); a single event and sealing read them aware.
+    # Both must render the same bytes: a company's proof hashes the event as the API returns it.
+    naive = {"_id": "e", "timestamp": moment, "ingested_at": moment}
+    aware = {"_id": "e", "timestamp": moment.replace(tzinfo=UTC), "ingested_at": moment.replace(tzinfo=UTC)}
+    assert dumps(audit_event(naive)) == dumps(audit_event(aware))
+    assert iso_utc(moment) == iso_utc(moment.replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=-7))))

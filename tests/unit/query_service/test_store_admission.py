@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from bson.codec_options import CodecOptions
 
 from authtrail.settings import load_settings
 from query_service.params import parse_query
@@ -27,6 +28,11 @@ class HeldCollection:
     async def until_running(self, count: int) -> None:
         async with self.changed:
             await self.changed.wait_for(lambda: self.running >= count)
+
+    codec_options = CodecOptions()
+
+    def with_options(self, **kwargs: Any) -> HeldCollection:
+        return self
 
     def find(self, *args: Any, **kwargs: Any) -> HeldCollection:
         return self
